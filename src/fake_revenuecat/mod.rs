@@ -1,0 +1,1 @@
+//! A stateful fake of RevenueCat REST API v2 for dev, tests, demo and benches.

@@ -1,0 +1,4 @@
+//! rcsync: RevenueCat webhook receiver and user-property sync service.
+
+pub mod fake_revenuecat;
+pub mod revenuecat;

@@ -1,0 +1,1 @@
+//! RevenueCat REST API v2 client, models and mapping.
