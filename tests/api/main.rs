@@ -1,1 +1,9 @@
+//! One integration-test binary, a module per feature; every test talks HTTP to a real app.
 
+mod auth;
+mod cli;
+mod health;
+mod helpers;
+mod integrations;
+mod malformed;
+mod users;

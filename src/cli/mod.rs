@@ -1,0 +1,59 @@
+//! The `rcsync` command line: one function per command.
+
+use clap::{Parser, Subcommand};
+
+use crate::config::RawSettings;
+
+mod admin;
+mod server;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "rcsync",
+    version,
+    about = "RevenueCat webhook receiver and user-property sync service",
+    long_about = "RevenueCat webhook receiver and user-property sync service.\n\n\
+        Every setting is a flag and an environment variable (RCSYNC_*). With no command, `serve` runs."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: RawSettings,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve the HTTP API (and, from the jobs release on, the job worker) [default].
+    Serve,
+    /// Run job workers only (for scale-out next to `serve` on PostgreSQL).
+    Worker,
+    /// Apply database migrations (idempotent) and exit.
+    Migrate,
+    /// Create a team, a project and an admin API key; print them as one JSON object.
+    Bootstrap(admin::BootstrapArgs),
+    /// Manage teams.
+    #[command(subcommand)]
+    Teams(admin::TeamsCommand),
+    /// Manage projects.
+    #[command(subcommand)]
+    Projects(admin::ProjectsCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(admin::KeysCommand),
+}
+
+/// Runs the parsed command; errors are printed by `main` as one line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = cli.settings.resolve()?;
+    crate::telemetry::init(settings.log_format);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => server::serve(settings).await,
+        Command::Worker => server::worker(settings).await,
+        Command::Migrate => admin::migrate(&settings).await,
+        Command::Bootstrap(args) => admin::bootstrap(&settings, args).await,
+        Command::Teams(cmd) => admin::teams(&settings, cmd).await,
+        Command::Projects(cmd) => admin::projects(&settings, cmd).await,
+        Command::Keys(cmd) => admin::keys(&settings, cmd).await,
+    }
+}

@@ -1,0 +1,207 @@
+//! Integrations: the provider catalogue (seed 001's `configFields`), config validation and
+//! the stored integration record.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::store::crypto::redact;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigField {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub required: bool,
+    pub sensitive: bool,
+    pub placeholder: &'static str,
+    pub description: &'static str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderDefinition {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub config_fields: &'static [ConfigField],
+    /// Providers that call us back get a generated webhook secret and a `webhook_setup`.
+    #[serde(skip)]
+    pub uses_webhooks: bool,
+}
+
+pub const REVENUECAT: &str = "revenuecat";
+
+/// Config keys the server manages itself; a user-supplied value is dropped, never stored.
+const INTERNAL_CONFIG_KEYS: [&str; 1] = ["webhook_secret"];
+
+pub static PROVIDERS: &[ProviderDefinition] = &[ProviderDefinition {
+    id: REVENUECAT,
+    name: "RevenueCat",
+    description: "Subscription management — syncs subscriber status, revenue, and entitlements to user properties.",
+    config_fields: &[ConfigField {
+        key: "api_key",
+        label: "Secret API Key",
+        required: true,
+        sensitive: true,
+        placeholder: "sk_...",
+        description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
+    }],
+    uses_webhooks: true,
+}];
+
+pub fn provider(id: &str) -> Option<&'static ProviderDefinition> {
+    PROVIDERS.iter().find(|p| p.id == id)
+}
+
+/// A validated provider config: string values only. `Debug` redacts every value.
+#[derive(Clone, PartialEq, Eq, Default, serde::Deserialize, Serialize)]
+pub struct IntegrationConfig(pub BTreeMap<String, String>);
+
+impl fmt::Debug for IntegrationConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, redact(v))))
+            .finish()
+    }
+}
+
+impl IntegrationConfig {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The config as shown to API clients: sensitive values cut to 4 characters + `****`.
+    pub fn redacted(&self, provider: &ProviderDefinition) -> BTreeMap<String, String> {
+        self.0
+            .iter()
+            .map(|(key, value)| {
+                let sensitive = provider
+                    .config_fields
+                    .iter()
+                    .find(|f| f.key == key)
+                    .is_none_or(|f| f.sensitive);
+                let shown = if sensitive {
+                    redact(value)
+                } else {
+                    value.clone()
+                };
+                (key.clone(), shown)
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("Unsupported provider: {0}")]
+    UnsupportedProvider(String),
+    #[error("config must be a JSON object")]
+    NotAnObject,
+    #[error("Unknown config field: {0}")]
+    UnknownField(String),
+    #[error("Config field '{0}' must be a string")]
+    NotAString(String),
+    #[error("Missing required config field: {0}")]
+    MissingField(&'static str),
+    #[error("Config field '{0}' must not be empty")]
+    EmptyField(&'static str),
+}
+
+/// Turns user input into a config: strings only, no unknown keys, internal keys dropped.
+/// Required fields are checked separately so PATCH can validate the merged result.
+pub fn parse_config_input(
+    provider: &ProviderDefinition,
+    input: &Map<String, Value>,
+) -> Result<IntegrationConfig, ConfigError> {
+    let mut values = BTreeMap::new();
+    for (key, value) in input {
+        if INTERNAL_CONFIG_KEYS.contains(&key.as_str()) {
+            continue;
+        }
+        if !provider.config_fields.iter().any(|f| f.key == key) {
+            return Err(ConfigError::UnknownField(key.clone()));
+        }
+        let Value::String(s) = value else {
+            return Err(ConfigError::NotAString(key.clone()));
+        };
+        values.insert(key.clone(), s.clone());
+    }
+    Ok(IntegrationConfig(values))
+}
+
+pub fn validate_complete(
+    provider: &ProviderDefinition,
+    config: &IntegrationConfig,
+) -> Result<(), ConfigError> {
+    for field in provider.config_fields.iter().filter(|f| f.required) {
+        match config.get(field.key) {
+            None => return Err(ConfigError::MissingField(field.key)),
+            Some(v) if v.trim().is_empty() => return Err(ConfigError::EmptyField(field.key)),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// An integration row with its config decrypted.
+#[derive(Debug, Clone)]
+pub struct Integration {
+    pub id: String,
+    pub project_id: String,
+    pub provider: String,
+    pub config: IntegrationConfig,
+    pub webhook_secret_hash: Option<String>,
+    /// The provider's own project id (RevenueCat `proj…`), resolved from the API key.
+    pub provider_project_id: Option<String>,
+    pub revision: i64,
+    pub enabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rc() -> &'static ProviderDefinition {
+        provider(REVENUECAT).unwrap()
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn config_rules() {
+        let ok = parse_config_input(
+            rc(),
+            &obj(json!({"api_key": "sk_1", "webhook_secret": "x"})),
+        )
+        .unwrap();
+        assert_eq!(ok.0.len(), 1, "webhook_secret is dropped");
+        assert_eq!(
+            parse_config_input(rc(), &obj(json!({"nope": "x"}))),
+            Err(ConfigError::UnknownField("nope".into()))
+        );
+        assert_eq!(
+            parse_config_input(rc(), &obj(json!({"api_key": 5}))),
+            Err(ConfigError::NotAString("api_key".into()))
+        );
+        assert_eq!(
+            validate_complete(rc(), &IntegrationConfig::default()),
+            Err(ConfigError::MissingField("api_key"))
+        );
+    }
+
+    #[test]
+    fn redaction_applies_to_sensitive_fields_and_debug() {
+        let config = IntegrationConfig(BTreeMap::from([("api_key".into(), "sk_abcdef".into())]));
+        assert_eq!(config.redacted(rc())["api_key"], "sk_a****");
+        assert!(!format!("{config:?}").contains("sk_abcdef"));
+    }
+}

@@ -1,0 +1,6 @@
+//! Domain types shared by the HTTP layer, the jobs and the store. No I/O here.
+
+pub mod app_user;
+pub mod integration;
+pub mod permission;
+pub mod tenancy;

@@ -1,0 +1,47 @@
+//! HTTP handlers, one file per resource, and the route table.
+
+use actix_web::web;
+
+mod extract;
+mod health;
+mod integrations;
+mod users;
+
+pub use extract::{json_config, not_found, path_config, query_config};
+
+/// Every route of the API. `startup` mounts this for `main` and tests alike.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::scope("/v1/projects/{project_id}")
+                .service(
+                    web::resource("/integrations/providers")
+                        .get(integrations::list_providers)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations")
+                        .get(integrations::list_integrations)
+                        .post(integrations::create_integration)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations/{provider}")
+                        .route(web::patch().to(integrations::update_integration))
+                        .route(web::delete().to(integrations::delete_integration))
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/users")
+                        .get(users::list_users)
+                        .post(users::upsert_users)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/users/{user_id}")
+                        .get(users::get_user)
+                        .default_service(web::to(extract::method_not_allowed)),
+                ),
+        );
+}

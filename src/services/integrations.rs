@@ -1,0 +1,130 @@
+//! Creating, updating and deleting integrations with seed 001's rules.
+
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value};
+
+use crate::domain::integration::{
+    parse_config_input, provider, validate_complete, ConfigError, Integration, IntegrationConfig,
+    ProviderDefinition,
+};
+use crate::error::ApiError;
+use crate::store::crypto::secret_digest;
+use crate::store::integrations::{CreateIntegrationOutcome, IntegrationUpdate, NewIntegration};
+use crate::store::Store;
+
+/// How many times a PATCH re-reads and re-applies itself when a concurrent write wins.
+const UPDATE_ATTEMPTS: usize = 5;
+
+/// A freshly created integration and, for webhook providers, its one-time secret.
+pub struct CreatedIntegration {
+    pub integration: Integration,
+    pub webhook_secret: Option<SecretString>,
+}
+
+impl From<ConfigError> for ApiError {
+    fn from(err: ConfigError) -> Self {
+        ApiError::BadRequest(err.to_string())
+    }
+}
+
+pub fn supported_provider(id: &str) -> Result<&'static ProviderDefinition, ApiError> {
+    provider(id).ok_or_else(|| ConfigError::UnsupportedProvider(id.to_owned()).into())
+}
+
+/// `whsec_` + 48 hex characters (192 bits).
+fn generate_webhook_secret() -> SecretString {
+    let mut bytes = [0u8; 24];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SecretString::from(format!("whsec_{}", hex::encode(bytes)))
+}
+
+pub async fn create_integration(
+    store: &Store,
+    project_id: &str,
+    provider_id: &str,
+    config_input: &Map<String, Value>,
+) -> Result<CreatedIntegration, ApiError> {
+    let provider = supported_provider(provider_id)?;
+    let config = parse_config_input(provider, config_input)?;
+    validate_complete(provider, &config)?;
+    let webhook_secret = provider.uses_webhooks.then(generate_webhook_secret);
+    let secret_hash = webhook_secret
+        .as_ref()
+        .map(|s| secret_digest(s.expose_secret()));
+    let outcome = store
+        .create_integration(NewIntegration {
+            project_id,
+            provider: provider.id,
+            config: &config,
+            webhook_secret_hash: secret_hash.as_deref(),
+            provider_project_id: None,
+        })
+        .await?;
+    match outcome {
+        CreateIntegrationOutcome::Created(integration) => Ok(CreatedIntegration {
+            integration,
+            webhook_secret,
+        }),
+        CreateIntegrationOutcome::AlreadyActive => Err(ApiError::conflict(format!(
+            "Integration for provider '{}' already exists for this project",
+            provider.id
+        ))),
+    }
+}
+
+/// What a PATCH asks to change; absent fields are kept.
+pub struct IntegrationPatch<'a> {
+    pub config: Option<&'a Map<String, Value>>,
+    pub enabled: Option<bool>,
+}
+
+pub async fn update_integration(
+    store: &Store,
+    project_id: &str,
+    provider_id: &str,
+    patch: IntegrationPatch<'_>,
+) -> Result<Integration, ApiError> {
+    let provider = supported_provider(provider_id)?;
+    let changes = match patch.config {
+        Some(input) => parse_config_input(provider, input)?,
+        None => IntegrationConfig::default(),
+    };
+    for _ in 0..UPDATE_ATTEMPTS {
+        let current = store
+            .get_active_integration(project_id, provider.id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound("Integration not found".into()))?;
+        let mut merged = current.config.clone();
+        merged.0.extend(changes.0.clone());
+        validate_complete(provider, &merged)?;
+        let update = IntegrationUpdate {
+            config: &merged,
+            enabled: patch.enabled.unwrap_or(current.enabled),
+            provider_project_id: current.provider_project_id.as_deref(),
+            expected_revision: current.revision,
+        };
+        if let Some(updated) = store.update_integration(&current, update).await? {
+            return Ok(updated);
+        }
+    }
+    Err(ApiError::conflict(
+        "Integration is being modified concurrently; retry the request",
+    ))
+}
+
+pub async fn delete_integration(
+    store: &Store,
+    project_id: &str,
+    provider_id: &str,
+) -> Result<(), ApiError> {
+    let provider = supported_provider(provider_id)?;
+    if store
+        .soft_delete_integration(project_id, provider.id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("Integration not found".into()))
+    }
+}

@@ -1,0 +1,3 @@
+//! Use cases behind the HTTP handlers: validation, orchestration and store calls.
+
+pub mod integrations;

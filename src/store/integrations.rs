@@ -1,0 +1,219 @@
+//! Integration rows. The provider config is stored sealed under the master key, bound to its
+//! (project, provider) so ciphertexts cannot be swapped between rows.
+
+use sqlx::FromRow;
+
+use super::{with_pool, Store, StoreError};
+use crate::domain::integration::{Integration, IntegrationConfig};
+use crate::timestamp::now_ms;
+
+const COLUMNS: &str = "id, project_id, provider, config_ciphertext, webhook_secret_hash, \
+    provider_project_id, revision, enabled, created_at, updated_at, deleted_at";
+
+#[derive(FromRow)]
+struct IntegrationRow {
+    id: String,
+    project_id: String,
+    provider: String,
+    config_ciphertext: Vec<u8>,
+    webhook_secret_hash: Option<String>,
+    provider_project_id: Option<String>,
+    revision: i64,
+    enabled: bool,
+    created_at: i64,
+    updated_at: i64,
+    deleted_at: Option<i64>,
+}
+
+pub struct NewIntegration<'a> {
+    pub project_id: &'a str,
+    pub provider: &'a str,
+    pub config: &'a IntegrationConfig,
+    pub webhook_secret_hash: Option<&'a str>,
+    pub provider_project_id: Option<&'a str>,
+}
+
+pub enum CreateIntegrationOutcome {
+    /// Inserted, or a soft-deleted row restored in place (same id).
+    Created(Integration),
+    /// An active integration for (project, provider) already exists.
+    AlreadyActive,
+}
+
+/// A full replacement of the mutable fields, applied only if `expected_revision` still holds.
+pub struct IntegrationUpdate<'a> {
+    pub config: &'a IntegrationConfig,
+    pub enabled: bool,
+    pub provider_project_id: Option<&'a str>,
+    pub expected_revision: i64,
+}
+
+fn seal_context(project_id: &str, provider: &str) -> Vec<u8> {
+    format!("integration:{project_id}:{provider}").into_bytes()
+}
+
+impl Store {
+    fn seal_config(
+        &self,
+        project_id: &str,
+        provider: &str,
+        config: &IntegrationConfig,
+    ) -> Result<Vec<u8>, StoreError> {
+        let plaintext = serde_json::to_vec(config)
+            .map_err(|e| StoreError::Corrupt(format!("config not serializable: {e}")))?;
+        Ok(self
+            .master_key()
+            .seal(&plaintext, &seal_context(project_id, provider)))
+    }
+
+    fn open_row(&self, row: IntegrationRow) -> Result<Integration, StoreError> {
+        let plaintext = self.master_key().open(
+            &row.config_ciphertext,
+            &seal_context(&row.project_id, &row.provider),
+        )?;
+        let config: IntegrationConfig = serde_json::from_slice(&plaintext)
+            .map_err(|e| StoreError::Corrupt(format!("integration {} config: {e}", row.id)))?;
+        Ok(Integration {
+            id: row.id,
+            project_id: row.project_id,
+            provider: row.provider,
+            config,
+            webhook_secret_hash: row.webhook_secret_hash,
+            provider_project_id: row.provider_project_id,
+            revision: row.revision,
+            enabled: row.enabled,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+        })
+    }
+
+    /// Insert-or-restore in one statement: the UNIQUE (project, provider) constraint decides
+    /// races, and the `WHERE deleted_at IS NOT NULL` guard refuses to overwrite a live row.
+    pub async fn create_integration(
+        &self,
+        new: NewIntegration<'_>,
+    ) -> Result<CreateIntegrationOutcome, StoreError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_ms();
+        let sealed = self.seal_config(new.project_id, new.provider, new.config)?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO integrations (id, project_id, provider, config_ciphertext, webhook_secret_hash, \
+                 provider_project_id, revision, enabled, created_at, updated_at, deleted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $8, NULL) \
+             ON CONFLICT (project_id, provider) DO UPDATE SET \
+                 config_ciphertext = excluded.config_ciphertext, \
+                 webhook_secret_hash = excluded.webhook_secret_hash, \
+                 provider_project_id = excluded.provider_project_id, \
+                 revision = integrations.revision + 1, \
+                 enabled = excluded.enabled, \
+                 updated_at = excluded.updated_at, \
+                 deleted_at = NULL \
+             WHERE integrations.deleted_at IS NOT NULL \
+             RETURNING {COLUMNS}"
+        ));
+        let row: Option<IntegrationRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(&id)
+                .bind(new.project_id)
+                .bind(new.provider)
+                .bind(&sealed)
+                .bind(new.webhook_secret_hash)
+                .bind(new.provider_project_id)
+                .bind(true)
+                .bind(now)
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| {
+                    if StoreError::is_foreign_key_violation(&e) {
+                        StoreError::MissingReference("project")
+                    } else {
+                        e.into()
+                    }
+                })?
+        });
+        match row {
+            Some(row) => Ok(CreateIntegrationOutcome::Created(self.open_row(row)?)),
+            None => Ok(CreateIntegrationOutcome::AlreadyActive),
+        }
+    }
+
+    /// The active (not soft-deleted) integration, enabled or not.
+    pub async fn get_active_integration(
+        &self,
+        project_id: &str,
+        provider: &str,
+    ) -> Result<Option<Integration>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM integrations \
+             WHERE project_id = $1 AND provider = $2 AND deleted_at IS NULL"
+        ));
+        let row: Option<IntegrationRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql).bind(project_id).bind(provider).fetch_optional(pool).await?
+        });
+        row.map(|r| self.open_row(r)).transpose()
+    }
+
+    pub async fn list_active_integrations(
+        &self,
+        project_id: &str,
+    ) -> Result<Vec<Integration>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM integrations \
+             WHERE project_id = $1 AND deleted_at IS NULL ORDER BY created_at, id"
+        ));
+        let rows: Vec<IntegrationRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql).bind(project_id).fetch_all(pool).await?
+        });
+        rows.into_iter().map(|r| self.open_row(r)).collect()
+    }
+
+    /// Optimistic update: `None` when the row changed (or was deleted) since it was read.
+    pub async fn update_integration(
+        &self,
+        current: &Integration,
+        update: IntegrationUpdate<'_>,
+    ) -> Result<Option<Integration>, StoreError> {
+        let sealed = self.seal_config(&current.project_id, &current.provider, update.config)?;
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE integrations SET config_ciphertext = $1, enabled = $2, provider_project_id = $3, \
+                 revision = revision + 1, updated_at = $4 \
+             WHERE id = $5 AND revision = $6 AND deleted_at IS NULL \
+             RETURNING {COLUMNS}"
+        ));
+        let row: Option<IntegrationRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(&sealed)
+                .bind(update.enabled)
+                .bind(update.provider_project_id)
+                .bind(now_ms())
+                .bind(&current.id)
+                .bind(update.expected_revision)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|r| self.open_row(r)).transpose()
+    }
+
+    /// Soft delete; false when there was no active integration.
+    pub async fn soft_delete_integration(
+        &self,
+        project_id: &str,
+        provider: &str,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let affected = with_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE integrations SET deleted_at = $1, updated_at = $1, revision = revision + 1 \
+                 WHERE project_id = $2 AND provider = $3 AND deleted_at IS NULL",
+            )
+            .bind(now)
+            .bind(project_id)
+            .bind(provider)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(affected > 0)
+    }
+}

@@ -1,0 +1,116 @@
+//! The storage interface. Handlers and jobs call methods on [`Store`]; only this module knows
+//! SQL, pools and which backend is in use.
+//!
+//! Both backends share one schema shape (ms-epoch BIGINT timestamps, TEXT ids) so most
+//! statements are written once and run on either pool through [`with_pool!`]; where the
+//! dialects differ (JSON merge, JSON filters, connection setup) the backend modules
+//! [`sqlite`] and [`postgres`] hold the variant.
+
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::DatabaseSettings;
+use crate::store::crypto::MasterKey;
+
+pub mod crypto;
+mod error;
+pub mod integrations;
+pub mod postgres;
+pub mod sqlite;
+pub mod tenancy;
+pub mod users;
+
+pub use error::StoreError;
+
+/// Our migration history table. apalis-sqlite uses `_sqlx_migrations` in the same database;
+/// sharing it would make each migrator reject the other's rows.
+pub const MIGRATIONS_TABLE: &str = "rcsync_migrations";
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    master_key: MasterKey,
+}
+
+#[derive(Clone)]
+pub enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs the same statement-building code against whichever pool backs the store.
+/// The body is compiled once per backend, so it may only use SQL both dialects accept.
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store.backend() {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database named by the settings (creating a SQLite file if needed).
+    pub async fn connect(
+        database: &DatabaseSettings,
+        master_key: MasterKey,
+    ) -> Result<Self, StoreError> {
+        let backend = match database {
+            DatabaseSettings::Sqlite { url, .. } => Backend::Sqlite(sqlite::connect(url).await?),
+            DatabaseSettings::Postgres { url } => Backend::Postgres(postgres::connect(url).await?),
+        };
+        Ok(Self {
+            backend,
+            master_key,
+        })
+    }
+
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self.backend {
+            Backend::Sqlite(_) => Dialect::Sqlite,
+            Backend::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    pub(crate) fn master_key(&self) -> &MasterKey {
+        &self.master_key
+    }
+
+    /// Applies our migrations; safe to run any number of times, from several processes.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::migrate(pool).await,
+            Backend::Postgres(pool) => postgres::migrate(pool).await,
+        }
+    }
+
+    /// A round trip to the database, for readiness probes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, pool => pool.close().await)
+    }
+}

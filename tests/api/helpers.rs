@@ -1,0 +1,215 @@
+//! `spawn_app()`: a real rcsync on port 0 with a fresh database, plus a team, a project and an
+//! all-permission API key. With `RCSYNC_TEST_POSTGRES_URL` set, every test gets its own
+//! PostgreSQL database; otherwise a SQLite file in a temporary directory.
+
+use std::net::TcpListener;
+
+use jsonwebtoken::{encode, EncodingKey, Header};
+use rcsync::auth::api_key::generate_api_key;
+use rcsync::config::RawSettings;
+use rcsync::domain::permission::Permission;
+use rcsync::startup::{open_store, Application};
+use rcsync::store::tenancy::NewApiKey;
+use rcsync::store::Store;
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use sqlx::Connection;
+
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789";
+pub const TEST_MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+/// A fresh database for one test: its URL, and the temp dir that must outlive it.
+pub struct TestDatabase {
+    pub url: String,
+    pub is_postgres: bool,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        match std::env::var("RCSYNC_TEST_POSTGRES_URL") {
+            Ok(base) if !base.is_empty() => {
+                let name = format!("rcsync_test_{}", uuid::Uuid::new_v4().simple());
+                let mut conn = sqlx::PgConnection::connect(&base)
+                    .await
+                    .expect("connect to RCSYNC_TEST_POSTGRES_URL");
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let mut url = url::Url::parse(&base).expect("postgres url");
+                url.set_path(&name);
+                TestDatabase {
+                    url: url.to_string(),
+                    is_postgres: true,
+                    dir,
+                }
+            }
+            _ => TestDatabase {
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("rcsync.db").display()
+                ),
+                is_postgres: false,
+                dir,
+            },
+        }
+    }
+
+    pub fn raw_settings(&self) -> RawSettings {
+        RawSettings {
+            database_url: self.url.clone(),
+            bind: "127.0.0.1:0".into(),
+            jwt_secret: Some(JWT_SECRET.into()),
+            master_key: self.is_postgres.then(|| TEST_MASTER_KEY.into()),
+            ..RawSettings::defaults()
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub db: TestDatabase,
+    pub team_id: String,
+    pub project_id: String,
+    pub api_key: String,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp {
+    // Logs are noise in a passing run; `TEST_LOG=1 cargo test` shows them.
+    if std::env::var_os("TEST_LOG").is_some() {
+        rcsync::telemetry::init(rcsync::config::LogFormat::Pretty);
+    }
+    let db = TestDatabase::create().await;
+    let mut raw = db.raw_settings();
+    customize(&mut raw);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let port = listener.local_addr().unwrap().port();
+    if raw.public_url.is_none() {
+        raw.public_url = Some(format!("http://127.0.0.1:{port}"));
+    }
+    let settings = raw.resolve().expect("test settings");
+    let store = open_store(&settings).await.expect("open store");
+    let app = Application::build_with(settings, store.clone(), listener).expect("build app");
+    tokio::spawn(app.run_until_stopped());
+
+    let team_id = uuid::Uuid::new_v4().to_string();
+    let project_id = uuid::Uuid::new_v4().to_string();
+    store.create_team(&team_id, "Test team").await.unwrap();
+    store
+        .create_project(&project_id, &team_id, "Test project")
+        .await
+        .unwrap();
+    let mut app = TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        store,
+        db,
+        team_id: team_id.clone(),
+        project_id,
+        api_key: String::new(),
+    };
+    app.api_key = app.create_api_key(&team_id, &Permission::ALL).await;
+    app
+}
+
+impl TestApp {
+    pub async fn create_api_key(&self, team_id: &str, permissions: &[Permission]) -> String {
+        let generated = generate_api_key();
+        self.store
+            .create_api_key(NewApiKey {
+                id: &uuid::Uuid::new_v4().to_string(),
+                team_id,
+                name: "test",
+                key_prefix: &generated.display_prefix,
+                key_hash: &generated.hash,
+                permissions,
+            })
+            .await
+            .unwrap();
+        generated.key.expose_secret().to_owned()
+    }
+
+    /// Another team with its own project; returns (team_id, project_id).
+    pub async fn create_other_team(&self) -> (String, String) {
+        let team_id = uuid::Uuid::new_v4().to_string();
+        let project_id = uuid::Uuid::new_v4().to_string();
+        self.store.create_team(&team_id, "Other").await.unwrap();
+        self.store
+            .create_project(&project_id, &team_id, "Other project")
+            .await
+            .unwrap();
+        (team_id, project_id)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn project_url(&self, rest: &str) -> String {
+        self.url(&format!("/v1/projects/{}{}", self.project_id, rest))
+    }
+
+    pub fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.get(url).bearer_auth(&self.api_key)
+    }
+
+    pub fn post(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client.post(url).bearer_auth(&self.api_key).json(body)
+    }
+
+    pub fn patch(&self, url: &str, body: &Value) -> reqwest::RequestBuilder {
+        self.client.patch(url).bearer_auth(&self.api_key).json(body)
+    }
+
+    pub fn delete(&self, url: &str) -> reqwest::RequestBuilder {
+        self.client.delete(url).bearer_auth(&self.api_key)
+    }
+
+    pub async fn create_revenuecat_integration(&self, api_key: &str) -> Value {
+        let response = self
+            .post(
+                &self.project_url("/integrations"),
+                &serde_json::json!({"provider": "revenuecat", "config": {"api_key": api_key}}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        response.json().await.unwrap()
+    }
+}
+
+/// A HS256 token signed with the test secret; `exp` in seconds since the epoch.
+pub fn jwt(teams: Value, exp: Option<i64>) -> String {
+    let mut claims = serde_json::json!({"sub": "user-1", "teams": teams});
+    if let Some(exp) = exp {
+        claims["exp"] = exp.into();
+    }
+    encode(
+        &Header::default(),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub fn in_one_hour() -> i64 {
+    chrono::Utc::now().timestamp() + 3600
+}
+
+/// Status and JSON body of a response; panics if the body is not JSON.
+pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body =
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+    (status, body)
+}

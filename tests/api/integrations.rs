@@ -1,0 +1,390 @@
+use serde_json::{json, Value};
+
+use crate::helpers::{spawn_app, status_json, TestApp};
+
+async fn create(app: &TestApp, body: Value) -> (u16, Value) {
+    status_json(
+        app.post(&app.project_url("/integrations"), &body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn providers_lists_revenuecat_with_its_config_schema() {
+    let app = spawn_app().await;
+    let (status, body) = status_json(
+        app.get(&app.project_url("/integrations/providers"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let rc = &body["providers"][0];
+    assert_eq!(rc["id"], "revenuecat");
+    assert_eq!(rc["name"], "RevenueCat");
+    let field = &rc["configFields"][0];
+    assert_eq!(field["key"], "api_key");
+    assert_eq!(field["required"], true);
+    assert_eq!(field["sensitive"], true);
+    assert_eq!(field["placeholder"], "sk_...");
+}
+
+#[tokio::test]
+async fn create_returns_redacted_config_and_one_time_webhook_setup() {
+    let app = spawn_app().await;
+    let body = app
+        .create_revenuecat_integration("sk_your_revenuecat_secret_key")
+        .await;
+    assert_eq!(body["provider"], "revenuecat");
+    assert_eq!(body["project_id"], app.project_id.as_str());
+    assert_eq!(body["config"], json!({"api_key": "sk_y****"}));
+    assert_eq!(body["enabled"], true);
+    let created_at = body["created_at"].as_str().unwrap();
+    assert!(
+        created_at.ends_with('Z') && created_at.len() == 24,
+        "{created_at}"
+    );
+    let setup = &body["webhook_setup"];
+    assert_eq!(
+        setup["webhook_url"],
+        format!("{}/v1/webhooks/revenuecat/{}", app.address, app.project_id)
+    );
+    let header = setup["authorization_header"].as_str().unwrap();
+    let secret = header
+        .strip_prefix("Bearer whsec_")
+        .expect("Bearer whsec_ prefix");
+    assert_eq!(secret.len(), 48);
+    assert!(secret
+        .chars()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(setup["environment"], "Both Production and Sandbox");
+    assert_eq!(setup["events_filter"], "All apps, All events");
+
+    let (status, list) = status_json(
+        app.get(&app.project_url("/integrations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let items = list["integrations"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["config"]["api_key"], "sk_y****");
+    assert!(
+        items[0].get("webhook_setup").is_none(),
+        "secret never shown again"
+    );
+}
+
+#[tokio::test]
+async fn public_url_shapes_the_webhook_url() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.public_url = Some("https://sync.example.com/base/".into())
+    })
+    .await;
+    let body = app.create_revenuecat_integration("sk_abc").await;
+    assert_eq!(
+        body["webhook_setup"]["webhook_url"],
+        format!(
+            "https://sync.example.com/base/v1/webhooks/revenuecat/{}",
+            app.project_id
+        )
+    );
+}
+
+#[tokio::test]
+async fn invalid_create_requests_are_400_with_a_reason() {
+    let app = spawn_app().await;
+    let cases = [
+        (
+            json!({"provider": "stripe", "config": {"api_key": "x"}}),
+            "Unsupported provider: stripe",
+        ),
+        (
+            json!({"provider": "revenuecat", "config": {"api_key": "x", "extra": "y"}}),
+            "Unknown config field: extra",
+        ),
+        (
+            json!({"provider": "revenuecat", "config": {"api_key": 42}}),
+            "Config field 'api_key' must be a string",
+        ),
+        (
+            json!({"provider": "revenuecat", "config": {}}),
+            "Missing required config field: api_key",
+        ),
+        (
+            json!({"provider": "revenuecat", "config": {"api_key": "  "}}),
+            "Config field 'api_key' must not be empty",
+        ),
+    ];
+    for (body, message) in cases {
+        let (status, response) = create(&app, body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(response["error"], message, "{body}");
+    }
+    for body in [
+        json!({"provider": "revenuecat"}),
+        json!({"config": {}}),
+        json!({"provider": 1, "config": {}}),
+        json!({"provider": "revenuecat", "config": "sk"}),
+    ] {
+        let (status, response) = create(&app, body.clone()).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(response["error"].is_string());
+    }
+    let (_, list) = status_json(
+        app.get(&app.project_url("/integrations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["integrations"], json!([]), "nothing stored");
+}
+
+#[tokio::test]
+async fn user_supplied_webhook_secret_is_ignored() {
+    let app = spawn_app().await;
+    let (status, body) = create(
+        &app,
+        json!({"provider": "revenuecat", "config": {"api_key": "sk_abc", "webhook_secret": "whsec_mine"}}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(body["config"], json!({"api_key": "sk_a****"}));
+    assert_ne!(
+        body["webhook_setup"]["authorization_header"],
+        "Bearer whsec_mine"
+    );
+}
+
+#[tokio::test]
+async fn second_active_integration_is_409() {
+    let app = spawn_app().await;
+    app.create_revenuecat_integration("sk_one").await;
+    let (status, body) = create(
+        &app,
+        json!({"provider": "revenuecat", "config": {"api_key": "sk_two"}}),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert!(body["error"].as_str().unwrap().contains("already exists"));
+}
+
+#[tokio::test]
+async fn concurrent_identical_creates_yield_exactly_one_201() {
+    let app = spawn_app().await;
+    let body = json!({"provider": "revenuecat", "config": {"api_key": "sk_race"}});
+    let requests = (0..20).map(|_| app.post(&app.project_url("/integrations"), &body).send());
+    let statuses: Vec<u16> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn patch_merges_config_and_validates_the_result() {
+    let app = spawn_app().await;
+    app.create_revenuecat_integration("sk_original").await;
+    let url = app.project_url("/integrations/revenuecat");
+
+    let (status, body) = status_json(
+        app.patch(&url, &json!({"enabled": false}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["enabled"], false);
+    assert_eq!(
+        body["config"]["api_key"], "sk_o****",
+        "unspecified fields kept"
+    );
+    assert!(body.get("webhook_setup").is_none());
+
+    let (status, body) = status_json(
+        app.patch(&url, &json!({"config": {"api_key": "rk_rotated"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["config"]["api_key"], "rk_r****");
+    assert_eq!(body["enabled"], false, "enabled kept");
+
+    let bad = [
+        json!({"enabled": "yes"}),
+        json!({"config": {"nope": "x"}}),
+        json!({"config": {"api_key": 5}}),
+        json!({"config": {"api_key": ""}}),
+        json!({"config": "string"}),
+    ];
+    for body in bad {
+        let (status, response) = status_json(app.patch(&url, &body).send().await.unwrap()).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(response["error"].is_string());
+    }
+    let (status, body) = status_json(
+        app.patch(&url, &json!({"config": {"webhook_secret": "x"}}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "internal fields are ignored, not rejected");
+    assert_eq!(body["config"], json!({"api_key": "rk_r****"}));
+}
+
+#[tokio::test]
+async fn patch_and_delete_of_missing_or_unsupported_integrations() {
+    let app = spawn_app().await;
+    let (status, _) = status_json(
+        app.patch(
+            &app.project_url("/integrations/revenuecat"),
+            &json!({"enabled": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = status_json(
+        app.delete(&app.project_url("/integrations/revenuecat"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, body) = status_json(
+        app.patch(
+            &app.project_url("/integrations/stripe"),
+            &json!({"enabled": true}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("Unsupported provider: stripe"))
+    );
+}
+
+#[tokio::test]
+async fn delete_soft_deletes_and_recreate_restores_the_same_row() {
+    let app = spawn_app().await;
+    let first = app.create_revenuecat_integration("sk_first").await;
+    let url = app.project_url("/integrations/revenuecat");
+    let (status, body) = status_json(app.delete(&url).send().await.unwrap()).await;
+    assert_eq!((status, body), (200, json!({"deleted": true})));
+    let (_, list) = status_json(
+        app.get(&app.project_url("/integrations"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(list["integrations"], json!([]));
+    let (status, _) = status_json(app.delete(&url).send().await.unwrap()).await;
+    assert_eq!(status, 404, "already deleted");
+
+    let kept = app
+        .store
+        .list_active_integrations(&app.project_id)
+        .await
+        .unwrap();
+    assert!(kept.is_empty());
+
+    let second = app.create_revenuecat_integration("sk_second").await;
+    assert_eq!(second["id"], first["id"], "same row restored");
+    assert_eq!(second["config"]["api_key"], "sk_s****");
+    assert_ne!(
+        second["webhook_setup"]["authorization_header"],
+        first["webhook_setup"]["authorization_header"],
+        "fresh secret"
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_never_stored_in_plaintext() {
+    let app = spawn_app().await;
+    let api_key = "sk_plaintext_canary_9f8e7d6c5b4a";
+    let created = app.create_revenuecat_integration(api_key).await;
+    let header = created["webhook_setup"]["authorization_header"]
+        .as_str()
+        .unwrap();
+    let webhook_secret = header.trim_start_matches("Bearer ").to_owned();
+    app.get(&app.project_url("/integrations"))
+        .send()
+        .await
+        .unwrap();
+    let canaries = [api_key.to_owned(), webhook_secret, app.api_key.clone()];
+
+    let dump = raw_database_dump(&app).await;
+    for canary in &canaries {
+        assert!(
+            !dump.contains(canary.as_str()),
+            "found a secret in the database"
+        );
+    }
+    assert!(
+        dump.contains(&app.project_id),
+        "the dump does contain the data"
+    );
+}
+
+/// Every byte the database holds, as text: the SQLite files (with WAL), or every row of every
+/// table of the PostgreSQL test database.
+async fn raw_database_dump(app: &TestApp) -> String {
+    if app.db.is_postgres {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        let tables: Vec<(String,)> = sqlx::query_as(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let mut dump = String::new();
+        for (table,) in tables {
+            let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT t::text FROM \"{table}\" t"
+            )))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (row,) in rows {
+                dump.push_str(&row);
+            }
+        }
+        dump
+    } else {
+        let mut dump = String::new();
+        for entry in std::fs::read_dir(app.db.dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            dump.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        dump
+    }
+}
