@@ -1,0 +1,27 @@
+# rcsync developer commands. SQLX_OFFLINE keeps sqlx macros in dependencies from checking
+# against whatever DATABASE_URL happens to be set.
+export SQLX_OFFLINE := true
+
+.PHONY: run test test-postgres lint fmt ci
+
+## Run API + worker on the embedded default (SQLite at ./rcsync.db, 127.0.0.1:8080).
+run:
+	cargo run --release -- serve
+
+## The whole test suite (SQLite; PostgreSQL too when RCSYNC_TEST_POSTGRES_URL is set).
+test:
+	cargo test --all-targets
+
+## The suite against the local PostgreSQL.
+test-postgres:
+	RCSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test --all-targets
+
+fmt:
+	cargo fmt
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+
+ci:
+	bash .ci/run
