@@ -7,6 +7,7 @@ pub mod domain;
 pub mod error;
 pub mod fake_revenuecat;
 pub mod http;
+pub mod jobs;
 pub mod revenuecat;
 pub mod services;
 pub mod startup;

@@ -15,6 +15,7 @@ pub mod crypto;
 mod error;
 pub mod integrations;
 pub mod postgres;
+pub mod resyncs;
 pub mod sqlite;
 pub mod tenancy;
 pub mod users;
