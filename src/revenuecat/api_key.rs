@@ -43,6 +43,9 @@ mod tests {
         assert_eq!(redact_api_key(&key), "sk_l****");
         let fingerprint = format!("{:?}", KeyFingerprint::of(&key));
         assert!(!fingerprint.contains("sk_live"));
-        assert_ne!(KeyFingerprint::of(&key), KeyFingerprint::of(&"other".to_string().into()));
+        assert_ne!(
+            KeyFingerprint::of(&key),
+            KeyFingerprint::of(&"other".to_string().into())
+        );
     }
 }

@@ -19,15 +19,15 @@ pub mod rate_limiter;
 pub mod webhook_event;
 
 pub use api_key::{redact_api_key, KeyFingerprint};
-pub use webhook_event::{
-    is_anonymous, EventType, PeriodType, WebhookEvent, WebhookPayload, ANONYMOUS_ID_PREFIX,
-};
 pub use catalog::{Catalog, CatalogProduct};
+pub use client::{ClientConfig, ClientMetrics, RevenueCatClient, DEFAULT_BASE_URL};
 pub use customer_data::CustomerData;
+pub use error::RevenueCatError;
 pub use mapping::{
     is_revenue_affecting, map_customer, map_webhook_event, BillingPeriod, PropertyPatch, RcStatus,
     SubscriberState, Update, RC_PROPERTY_KEYS,
 };
 pub use rate_limiter::{DomainLimit, RateLimitDomain, RateLimiter, RateLimits};
-pub use client::{ClientConfig, ClientMetrics, RevenueCatClient, DEFAULT_BASE_URL};
-pub use error::RevenueCatError;
+pub use webhook_event::{
+    is_anonymous, EventType, PeriodType, WebhookEvent, WebhookPayload, ANONYMOUS_ID_PREFIX,
+};

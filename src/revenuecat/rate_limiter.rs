@@ -51,8 +51,14 @@ pub struct RateLimits {
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
-            customer_information: DomainLimit { per_minute: 480, burst: 4 },
-            project_configuration: DomainLimit { per_minute: 60, burst: 2 },
+            customer_information: DomainLimit {
+                per_minute: 480,
+                burst: 4,
+            },
+            project_configuration: DomainLimit {
+                per_minute: 60,
+                burst: 2,
+            },
         }
     }
 }
@@ -102,7 +108,9 @@ impl Pacer {
 
     fn lock(&self) -> MutexGuard<'_, PacerState> {
         // The state stays consistent even if a holder panicked: recover it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits for this caller's turn. Turns are reserved in call order, so callers are served
@@ -185,7 +193,10 @@ mod tests {
     fn limits(per_minute: u32, burst: u32) -> RateLimits {
         RateLimits {
             customer_information: DomainLimit { per_minute, burst },
-            project_configuration: DomainLimit { per_minute: 60, burst: 1 },
+            project_configuration: DomainLimit {
+                per_minute: 60,
+                burst: 1,
+            },
         }
     }
 
@@ -193,102 +204,147 @@ mod tests {
         SecretString::from(value.to_owned())
     }
 
-    #[tokio::test(start_paused = true)]
+    // Real time with fast rates: tokio's `test-util` (paused time) is not enabled in this crate.
+
+    #[tokio::test]
     async fn paces_requests_at_the_configured_rate() {
-        let limiter = RateLimiter::new(limits(480, 4));
+        // 6000/min = one request per 10 ms, burst 4.
+        let limiter = RateLimiter::new(limits(6000, 4));
         let key = key("sk_a");
         let started = Instant::now();
-        for _ in 0..100 {
-            limiter.acquire(&key, RateLimitDomain::CustomerInformation).await;
+        for _ in 0..30 {
+            limiter
+                .acquire(&key, RateLimitDomain::CustomerInformation)
+                .await;
         }
-        // 4 free (burst), then 96 more spaced 125 ms apart.
+        // 4 free (burst), then 26 more spaced 10 ms apart.
         let elapsed = started.elapsed();
-        assert!(elapsed >= Duration::from_millis(125 * 96), "{elapsed:?}");
-        assert!(elapsed < Duration::from_millis(125 * 97), "{elapsed:?}");
+        assert!(elapsed >= Duration::from_millis(10 * 26), "{elapsed:?}");
+        assert!(
+            elapsed < Duration::from_millis(10 * 26 + 500),
+            "{elapsed:?}"
+        );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn concurrent_callers_share_one_budget() {
-        let limiter = Arc::new(RateLimiter::new(limits(60, 1)));
+        // 1200/min = 50 ms apart, no burst.
+        let limiter = Arc::new(RateLimiter::new(limits(1200, 1)));
         let started = Instant::now();
-        let tasks: Vec<_> = (0..10)
+        let tasks: Vec<_> = (0..6)
             .map(|_| {
                 let limiter = limiter.clone();
                 tokio::spawn(async move {
-                    limiter.acquire(&key("sk_shared"), RateLimitDomain::CustomerInformation).await;
+                    limiter
+                        .acquire(&key("sk_shared"), RateLimitDomain::CustomerInformation)
+                        .await;
                 })
             })
             .collect();
         for task in tasks {
             task.await.unwrap();
         }
-        assert!(started.elapsed() >= Duration::from_secs(9));
+        assert!(
+            started.elapsed() >= Duration::from_millis(250),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn keys_and_domains_are_independent() {
         let limiter = RateLimiter::new(limits(60, 1));
         let started = Instant::now();
-        limiter.acquire(&key("sk_a"), RateLimitDomain::CustomerInformation).await;
-        limiter.acquire(&key("sk_b"), RateLimitDomain::CustomerInformation).await;
-        limiter.acquire(&key("sk_a"), RateLimitDomain::ProjectConfiguration).await;
-        assert!(started.elapsed() < Duration::from_millis(1));
+        limiter
+            .acquire(&key("sk_a"), RateLimitDomain::CustomerInformation)
+            .await;
+        limiter
+            .acquire(&key("sk_b"), RateLimitDomain::CustomerInformation)
+            .await;
+        limiter
+            .acquire(&key("sk_a"), RateLimitDomain::ProjectConfiguration)
+            .await;
+        assert!(started.elapsed() < Duration::from_millis(500));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn a_penalty_delays_every_caller() {
-        let limiter = Arc::new(RateLimiter::new(limits(6000, 4)));
+        let limiter = Arc::new(RateLimiter::new(limits(60_000, 4)));
         let shared = key("sk_p");
-        limiter.acquire(&shared, RateLimitDomain::CustomerInformation).await;
+        limiter
+            .acquire(&shared, RateLimitDomain::CustomerInformation)
+            .await;
         let started = Instant::now();
-        // Two callers already waiting (or about to) when the 429 arrives...
+        // Two callers queued when the 429 arrives...
         let waiters: Vec<_> = (0..2)
             .map(|_| {
                 let limiter = limiter.clone();
                 tokio::spawn(async move {
-                    limiter.acquire(&key("sk_p"), RateLimitDomain::CustomerInformation).await;
+                    limiter
+                        .acquire(&key("sk_p"), RateLimitDomain::CustomerInformation)
+                        .await;
                     Instant::now()
                 })
             })
             .collect();
-        limiter.penalize(&shared, RateLimitDomain::CustomerInformation, Duration::from_secs(5));
+        limiter.penalize(
+            &shared,
+            RateLimitDomain::CustomerInformation,
+            Duration::from_millis(400),
+        );
         // ...and one arriving afterwards: all wait out the penalty.
-        limiter.acquire(&shared, RateLimitDomain::CustomerInformation).await;
-        assert!(started.elapsed() >= Duration::from_secs(5));
+        limiter
+            .acquire(&shared, RateLimitDomain::CustomerInformation)
+            .await;
+        assert!(started.elapsed() >= Duration::from_millis(400));
         for waiter in waiters {
             let done_at = waiter.await.unwrap();
-            assert!(done_at.duration_since(started) >= Duration::from_secs(5));
+            assert!(done_at.duration_since(started) >= Duration::from_millis(400));
         }
-        // The other key is unaffected.
+        // Another key is unaffected.
         let other = Instant::now();
-        limiter.acquire(&key("sk_other"), RateLimitDomain::CustomerInformation).await;
-        assert!(other.elapsed() < Duration::from_millis(1));
+        limiter
+            .acquire(&key("sk_other"), RateLimitDomain::CustomerInformation)
+            .await;
+        assert!(other.elapsed() < Duration::from_millis(100));
     }
 
-    #[tokio::test(start_paused = true)]
+    #[tokio::test]
     async fn sleepers_requeue_after_a_penalty_issued_while_they_wait() {
-        let limiter = Arc::new(RateLimiter::new(limits(60, 1)));
+        // 300/min = 200 ms apart.
+        let limiter = Arc::new(RateLimiter::new(limits(300, 1)));
         let shared = key("sk_q");
-        limiter.acquire(&shared, RateLimitDomain::CustomerInformation).await;
+        limiter
+            .acquire(&shared, RateLimitDomain::CustomerInformation)
+            .await;
         let started = Instant::now();
         let waiter = {
             let limiter = limiter.clone();
             tokio::spawn(async move {
-                // Reserved the slot at +1 s.
-                limiter.acquire(&key("sk_q"), RateLimitDomain::CustomerInformation).await;
+                // Reserves the slot at +200 ms.
+                limiter
+                    .acquire(&key("sk_q"), RateLimitDomain::CustomerInformation)
+                    .await;
                 Instant::now()
             })
         };
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        limiter.penalize(&shared, RateLimitDomain::CustomerInformation, Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        limiter.penalize(
+            &shared,
+            RateLimitDomain::CustomerInformation,
+            Duration::from_millis(500),
+        );
         let done_at = waiter.await.unwrap();
-        assert!(done_at.duration_since(started) >= Duration::from_millis(10_500));
+        assert!(done_at.duration_since(started) >= Duration::from_millis(600));
     }
 
     #[test]
     fn debug_never_shows_the_key() {
         let limiter = RateLimiter::new(RateLimits::default());
-        let _ = limiter.pacer(&key("sk_live_supersecret"), RateLimitDomain::CustomerInformation);
+        let _ = limiter.pacer(
+            &key("sk_live_supersecret"),
+            RateLimitDomain::CustomerInformation,
+        );
         assert!(!format!("{limiter:?}").contains("supersecret"));
     }
 }

@@ -37,9 +37,7 @@ fn rejects_page_size(error: &RevenueCatError) -> bool {
             param,
             message,
             ..
-        } => {
-            param.as_deref() == Some("limit") || message.to_ascii_lowercase().contains("limit")
-        }
+        } => param.as_deref() == Some("limit") || message.to_ascii_lowercase().contains("limit"),
         _ => false,
     }
 }
@@ -89,7 +87,8 @@ impl RevenueCatClient {
 
     /// `GET /projects` (all pages). Also a cheap way to validate a key.
     pub async fn list_projects(&self, key: &SecretString) -> Result<Vec<Project>, RevenueCatError> {
-        self.list_all(key, ProjectConfiguration, &["projects"]).await
+        self.list_all(key, ProjectConfiguration, &["projects"])
+            .await
     }
 
     /// `GET /projects/{p}/customers/{id}`; `None` when RevenueCat does not know the customer.
@@ -130,7 +129,13 @@ impl RevenueCatClient {
         project_id: &str,
         customer_id: &str,
     ) -> Result<Vec<Subscription>, RevenueCatError> {
-        let segments = ["projects", project_id, "customers", customer_id, "subscriptions"];
+        let segments = [
+            "projects",
+            project_id,
+            "customers",
+            customer_id,
+            "subscriptions",
+        ];
         self.list_all(key, CustomerInformation, &segments).await
     }
 
@@ -141,7 +146,13 @@ impl RevenueCatClient {
         project_id: &str,
         customer_id: &str,
     ) -> Result<Vec<Purchase>, RevenueCatError> {
-        let segments = ["projects", project_id, "customers", customer_id, "purchases"];
+        let segments = [
+            "projects",
+            project_id,
+            "customers",
+            customer_id,
+            "purchases",
+        ];
         self.list_all(key, CustomerInformation, &segments).await
     }
 
@@ -152,7 +163,13 @@ impl RevenueCatClient {
         project_id: &str,
         customer_id: &str,
     ) -> Result<Vec<CustomerEntitlement>, RevenueCatError> {
-        let segments = ["projects", project_id, "customers", customer_id, "active_entitlements"];
+        let segments = [
+            "projects",
+            project_id,
+            "customers",
+            customer_id,
+            "active_entitlements",
+        ];
         self.list_all(key, CustomerInformation, &segments).await
     }
 
@@ -188,8 +205,12 @@ impl RevenueCatClient {
         key: &SecretString,
         project_id: &str,
     ) -> Result<Vec<Entitlement>, RevenueCatError> {
-        self.list_all(key, ProjectConfiguration, &["projects", project_id, "entitlements"])
-            .await
+        self.list_all(
+            key,
+            ProjectConfiguration,
+            &["projects", project_id, "entitlements"],
+        )
+        .await
     }
 
     /// `GET /projects/{p}/products` (project configuration budget, all pages).
@@ -198,8 +219,12 @@ impl RevenueCatClient {
         key: &SecretString,
         project_id: &str,
     ) -> Result<Vec<Product>, RevenueCatError> {
-        self.list_all(key, ProjectConfiguration, &["projects", project_id, "products"])
-            .await
+        self.list_all(
+            key,
+            ProjectConfiguration,
+            &["projects", project_id, "products"],
+        )
+        .await
     }
 
     /// `GET /projects/{p}/integrations/webhooks` (all pages).
@@ -233,7 +258,13 @@ impl RevenueCatClient {
         project_id: &str,
         webhook_integration_id: &str,
     ) -> Result<Option<WebhookIntegration>, RevenueCatError> {
-        let segments = ["projects", project_id, "integrations", "webhooks", webhook_integration_id];
+        let segments = [
+            "projects",
+            project_id,
+            "integrations",
+            "webhooks",
+            webhook_integration_id,
+        ];
         let url = self.url(&segments, &[]);
         optional(self.get_json(key, ProjectConfiguration, url).await)
     }
@@ -247,7 +278,13 @@ impl RevenueCatClient {
         webhook_integration_id: &str,
         update: &WebhookIntegrationUpdate,
     ) -> Result<WebhookIntegration, RevenueCatError> {
-        let segments = ["projects", project_id, "integrations", "webhooks", webhook_integration_id];
+        let segments = [
+            "projects",
+            project_id,
+            "integrations",
+            "webhooks",
+            webhook_integration_id,
+        ];
         let url = self.url(&segments, &[]);
         let body = to_body(update)?;
         self.send_json(key, Method::POST, url, Some(body), Idempotency::Idempotent)
@@ -261,7 +298,13 @@ impl RevenueCatClient {
         project_id: &str,
         webhook_integration_id: &str,
     ) -> Result<DeletedObject, RevenueCatError> {
-        let segments = ["projects", project_id, "integrations", "webhooks", webhook_integration_id];
+        let segments = [
+            "projects",
+            project_id,
+            "integrations",
+            "webhooks",
+            webhook_integration_id,
+        ];
         let url = self.url(&segments, &[]);
         self.send_json(key, Method::DELETE, url, None, Idempotency::Idempotent)
             .await

@@ -30,7 +30,10 @@ impl RevenueCatClient {
         };
         let canonical_id = customer.id.clone();
         let active_entitlements = match customer.active_entitlements {
-            Some(first_page) => self.rest_of_list(key, CustomerInformation, first_page).await?,
+            Some(first_page) => {
+                self.rest_of_list(key, CustomerInformation, first_page)
+                    .await?
+            }
             // Not inlined (older API / proxy): one extra call keeps the result exact.
             None => {
                 self.list_active_entitlements(key, project_id, &canonical_id)
@@ -38,7 +41,10 @@ impl RevenueCatClient {
             }
         };
 
-        let subscriptions = match self.list_subscriptions(key, project_id, &canonical_id).await {
+        let subscriptions = match self
+            .list_subscriptions(key, project_id, &canonical_id)
+            .await
+        {
             Ok(subscriptions) => Some(subscriptions),
             Err(error) if error.is_unauthorized() => return Err(error),
             Err(error) => {
@@ -53,7 +59,10 @@ impl RevenueCatClient {
             purchases: None,
         };
         if data.subscriptions.is_some() && !data.unexplained_entitlements().is_empty() {
-            data.purchases = match self.list_purchases(key, project_id, &data.customer_id).await {
+            data.purchases = match self
+                .list_purchases(key, project_id, &data.customer_id)
+                .await
+            {
                 Ok(purchases) => Some(purchases),
                 Err(error) if error.is_unauthorized() => return Err(error),
                 Err(error) => {

@@ -307,7 +307,11 @@ impl RevenueCatClient {
                     rate_limited += 1;
                     let wait = rate_limit_wait(answer.retry_after, error_body.backoff_ms);
                     self.inner.limiter.penalize(call.key, call.domain, wait);
-                    tracing::info!(attempt, wait_ms = wait.as_millis() as u64, "rate limited by RevenueCat");
+                    tracing::info!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "rate limited by RevenueCat"
+                    );
                     if rate_limited > config.max_rate_limited_retries {
                         return Err(RevenueCatError::RetriesExhausted {
                             attempts: attempt,

@@ -65,12 +65,21 @@ mod tests {
 
     #[test]
     fn segments_are_fully_encoded() {
-        assert_eq!(encode_path_segment("$RCAnonymousID:abc"), "%24RCAnonymousID%3Aabc");
+        assert_eq!(
+            encode_path_segment("$RCAnonymousID:abc"),
+            "%24RCAnonymousID%3Aabc"
+        );
         assert_eq!(encode_path_segment("a/b?c#d e%"), "a%2Fb%3Fc%23d%20e%25");
         assert_eq!(encode_path_segment("user-1_x.y~z"), "user-1_x.y~z");
         let url = endpoint_url(
             &base(),
-            &["projects", "p1", "customers", "$RCAnonymousID:abc", "subscriptions"],
+            &[
+                "projects",
+                "p1",
+                "customers",
+                "$RCAnonymousID:abc",
+                "subscriptions",
+            ],
             &[("limit", "100".into())],
         );
         assert_eq!(

@@ -71,7 +71,9 @@ impl Drop for TestServer {
 
 impl TestServer {
     /// Serves every request with `handler(index_of_request, request)`.
-    pub async fn start(handler: impl Fn(usize, &Recorded) -> Reply + Send + Sync + 'static) -> Self {
+    pub async fn start(
+        handler: impl Fn(usize, &Recorded) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();

@@ -38,12 +38,21 @@ fn list(items: Vec<serde_json::Value>, next_page: Option<&str>) -> serde_json::V
 async fn follows_next_page_verbatim_with_an_anonymous_cursor() {
     const NEXT: &str = "/v2/projects/proj1/customers?starting_after=$RCAnonymousID:abc&limit=2";
     let server = TestServer::start(|index, _| match index {
-        0 => Reply::json(200, list(vec![customer_json("$RCAnonymousID:abc")], Some(NEXT))),
-        _ => Reply::json(200, json!({"object": "list", "items": [customer_json("u2")], "url": "/v2/x"})),
+        0 => Reply::json(
+            200,
+            list(vec![customer_json("$RCAnonymousID:abc")], Some(NEXT)),
+        ),
+        _ => Reply::json(
+            200,
+            json!({"object": "list", "items": [customer_json("u2")], "url": "/v2/x"}),
+        ),
     })
     .await;
     let client = client_for(&server, |_| {});
-    let first = client.list_customers_page(&key(), "proj1", 2, None).await.unwrap();
+    let first = client
+        .list_customers_page(&key(), "proj1", 2, None)
+        .await
+        .unwrap();
     assert_eq!(first.next_page(), Some(NEXT));
     let second = client
         .list_customers_page(&key(), "proj1", 2, first.next_page())
@@ -51,12 +60,16 @@ async fn follows_next_page_verbatim_with_an_anonymous_cursor() {
         .unwrap();
     assert_eq!(second.next_page(), None);
     assert_eq!(second.items[0].id, "u2");
-    assert_eq!(server.targets(), ["/v2/projects/proj1/customers?limit=2", NEXT]);
+    assert_eq!(
+        server.targets(),
+        ["/v2/projects/proj1/customers?limit=2", NEXT]
+    );
 }
 
 #[tokio::test]
 async fn list_subscriptions_encodes_the_id_and_follows_all_pages() {
-    const NEXT: &str = "/v2/projects/proj1/customers/%24RCAnonymousID%3Aabc/subscriptions?starting_after=sub1";
+    const NEXT: &str =
+        "/v2/projects/proj1/customers/%24RCAnonymousID%3Aabc/subscriptions?starting_after=sub1";
     let server = TestServer::start(|index, _| match index {
         0 => Reply::json(200, list(vec![json!({"id": "sub1"})], Some(NEXT))),
         _ => Reply::json(200, list(vec![json!({"id": "sub2"})], None)),
@@ -76,25 +89,37 @@ async fn list_subscriptions_encodes_the_id_and_follows_all_pages() {
         ]
     );
     let request = &server.requests()[0];
-    assert_eq!(request.header("authorization"), Some("Bearer sk_test_secret_key"));
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer sk_test_secret_key")
+    );
 }
 
 #[tokio::test]
 async fn a_repeated_next_page_is_an_error_not_a_loop() {
     let server = TestServer::start(|_, _| {
-        Reply::json(200, list(vec![], Some("/v2/projects/p/products?starting_after=x")))
+        Reply::json(
+            200,
+            list(vec![], Some("/v2/projects/p/products?starting_after=x")),
+        )
     })
     .await;
     let client = client_for(&server, |_| {});
     let error = client.list_products(&key(), "p").await.unwrap_err();
-    assert!(matches!(error, RevenueCatError::InvalidRequest(_)), "{error:?}");
+    assert!(
+        matches!(error, RevenueCatError::InvalidRequest(_)),
+        "{error:?}"
+    );
     assert_eq!(server.requests().len(), 2);
 }
 
 #[tokio::test]
 async fn retries_a_500_then_succeeds() {
     let server = TestServer::start(|index, _| match index {
-        0 => Reply::json(500, json!({"type": "server_error", "message": "boom", "retryable": true})),
+        0 => Reply::json(
+            500,
+            json!({"type": "server_error", "message": "boom", "retryable": true}),
+        ),
         _ => Reply::json(200, customer_json("u1")),
     })
     .await;
@@ -109,8 +134,14 @@ async fn retries_a_500_then_succeeds() {
 async fn gives_up_after_max_retries() {
     let server = TestServer::start(|_, _| Reply::json(503, json!({"message": "down"}))).await;
     let client = client_for(&server, |config| config.max_retries = 2);
-    let error = client.get_customer(&key(), "proj1", "u1").await.unwrap_err();
-    assert!(matches!(error, RevenueCatError::RetriesExhausted { attempts: 3, .. }), "{error:?}");
+    let error = client
+        .get_customer(&key(), "proj1", "u1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RevenueCatError::RetriesExhausted { attempts: 3, .. }),
+        "{error:?}"
+    );
     assert_eq!(error.status(), Some(503));
     assert_eq!(error.message(), "down");
     assert_eq!(client.metrics().errors, 1);
@@ -131,23 +162,40 @@ async fn honours_retry_after_on_429_and_slows_the_shared_limiter() {
     let started = Instant::now();
     let customer = client.get_customer(&key(), "proj1", "u1").await.unwrap();
     assert!(customer.is_some());
-    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     let metrics = client.metrics();
-    assert_eq!((metrics.calls, metrics.rate_limited, metrics.retries), (2, 1, 1));
+    assert_eq!(
+        (metrics.calls, metrics.rate_limited, metrics.retries),
+        (2, 1, 1)
+    );
 }
 
 #[tokio::test]
 async fn rate_limit_retries_have_their_own_cap() {
     let server = TestServer::start(|_, _| {
-        Reply::json(429, json!({"message": "Rate limit exceeded", "backoff_ms": 1})).header("Retry-After", "0")
+        Reply::json(
+            429,
+            json!({"message": "Rate limit exceeded", "backoff_ms": 1}),
+        )
+        .header("Retry-After", "0")
     })
     .await;
     let client = client_for(&server, |config| {
         config.max_retries = 0;
         config.max_rate_limited_retries = 3;
     });
-    let error = client.get_customer(&key(), "proj1", "u1").await.unwrap_err();
-    assert!(matches!(error, RevenueCatError::RetriesExhausted { attempts: 4, .. }), "{error:?}");
+    let error = client
+        .get_customer(&key(), "proj1", "u1")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RevenueCatError::RetriesExhausted { attempts: 4, .. }),
+        "{error:?}"
+    );
     assert_eq!(error.status(), Some(429));
 }
 
@@ -158,8 +206,16 @@ async fn unknown_customer_is_none() {
     })
     .await;
     let client = client_for(&server, |_| {});
-    assert!(client.get_customer(&key(), "proj1", "ghost").await.unwrap().is_none());
-    assert!(client.fetch_customer_data(&key(), "proj1", "ghost").await.unwrap().is_none());
+    assert!(client
+        .get_customer(&key(), "proj1", "ghost")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(client
+        .fetch_customer_data(&key(), "proj1", "ghost")
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(client.metrics().errors, 0);
 }
 
@@ -181,13 +237,24 @@ async fn unauthorized_carries_revenuecats_message() {
 #[tokio::test]
 async fn other_4xx_fail_immediately_with_message() {
     let server = TestServer::start(|_, _| {
-        Reply::json(422, json!({"type": "unprocessable_entity_error", "message": "nope", "param": "x"}))
+        Reply::json(
+            422,
+            json!({"type": "unprocessable_entity_error", "message": "nope", "param": "x"}),
+        )
     })
     .await;
     let client = client_for(&server, |_| {});
-    let error = client.get_customer(&key(), "proj1", "u1").await.unwrap_err();
+    let error = client
+        .get_customer(&key(), "proj1", "u1")
+        .await
+        .unwrap_err();
     match error {
-        RevenueCatError::Api { status, message, error_type, .. } => {
+        RevenueCatError::Api {
+            status,
+            message,
+            error_type,
+            ..
+        } => {
             assert_eq!((status, message.as_str()), (422, "nope"));
             assert_eq!(error_type.as_deref(), Some("unprocessable_entity_error"));
         }
@@ -200,9 +267,15 @@ async fn other_4xx_fail_immediately_with_message() {
 async fn a_rejected_page_size_falls_back_to_the_default() {
     let server = TestServer::start(|_, request: &Recorded| {
         if request.target.contains("limit=") {
-            Reply::json(400, json!({"type": "parameter_error", "param": "limit", "message": "limit too large"}))
+            Reply::json(
+                400,
+                json!({"type": "parameter_error", "param": "limit", "message": "limit too large"}),
+            )
         } else {
-            Reply::json(200, list(vec![json!({"id": "entl1", "lookup_key": "pro"})], None))
+            Reply::json(
+                200,
+                list(vec![json!({"id": "entl1", "lookup_key": "pro"})], None),
+            )
         }
     })
     .await;
@@ -222,7 +295,9 @@ async fn a_timeout_is_retried() {
         }
     })
     .await;
-    let client = client_for(&server, |config| config.request_timeout = Duration::from_millis(300));
+    let client = client_for(&server, |config| {
+        config.request_timeout = Duration::from_millis(300)
+    });
     let customer = client.get_customer(&key(), "proj1", "u1").await.unwrap();
     assert!(customer.is_some());
     assert_eq!(client.metrics().calls, 2);
@@ -254,7 +329,10 @@ fn subscription_json(id: &str, entitlement: &str, gives_access: bool) -> serde_j
 async fn fetch_customer_data_uses_the_canonical_id_and_skips_purchases_when_explained() {
     let server = TestServer::start(|_, request: &Recorded| {
         if request.target.contains("/subscriptions") {
-            Reply::json(200, list(vec![subscription_json("sub1", "entl_pro", true)], None))
+            Reply::json(
+                200,
+                list(vec![subscription_json("sub1", "entl_pro", true)], None),
+            )
         } else {
             let mut customer = customer_json("canonical-7");
             customer["active_entitlements"]["items"] =
@@ -284,9 +362,15 @@ async fn fetch_customer_data_uses_the_canonical_id_and_skips_purchases_when_expl
 async fn fetch_customer_data_fetches_purchases_for_unexplained_entitlements() {
     let server = TestServer::start(|_, request: &Recorded| {
         if request.target.contains("/subscriptions") {
-            Reply::json(200, list(vec![subscription_json("sub1", "entl_other", false)], None))
+            Reply::json(
+                200,
+                list(vec![subscription_json("sub1", "entl_other", false)], None),
+            )
         } else if request.target.contains("/purchases") {
-            Reply::json(200, list(vec![json!({"id": "purch1", "status": "owned"})], None))
+            Reply::json(
+                200,
+                list(vec![json!({"id": "purch1", "status": "owned"})], None),
+            )
         } else {
             let mut customer = customer_json("u1");
             customer["active_entitlements"]["items"] =
@@ -296,7 +380,11 @@ async fn fetch_customer_data_fetches_purchases_for_unexplained_entitlements() {
     })
     .await;
     let client = client_for(&server, |_| {});
-    let data = client.fetch_customer_data(&key(), "proj1", "u1").await.unwrap().unwrap();
+    let data = client
+        .fetch_customer_data(&key(), "proj1", "u1")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(data.purchases.map(|p| p.len()), Some(1));
     assert_eq!(client.metrics().calls, 3);
 }
@@ -312,7 +400,11 @@ async fn fetch_customer_data_falls_back_when_subscriptions_keep_failing() {
     })
     .await;
     let client = client_for(&server, |config| config.max_retries = 1);
-    let data = client.fetch_customer_data(&key(), "proj1", "u1").await.unwrap().unwrap();
+    let data = client
+        .fetch_customer_data(&key(), "proj1", "u1")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(data.is_entitlements_only());
     assert_eq!(client.metrics().calls, 3);
 }
@@ -337,7 +429,10 @@ async fn fetch_catalog_reads_entitlements_and_products() {
     let client = client_for(&server, |_| {});
     let catalog = client.fetch_catalog(&key(), "proj1").await.unwrap();
     assert_eq!(catalog.entitlement_lookup_key("entl1"), Some("pro"));
-    assert_eq!(catalog.product("prod1").unwrap().duration.as_deref(), Some("P1M"));
+    assert_eq!(
+        catalog.product("prod1").unwrap().duration.as_deref(),
+        Some("P1M")
+    );
 }
 
 #[tokio::test]
@@ -346,8 +441,13 @@ async fn webhook_integration_crud_uses_post_for_create_and_update() {
         "name": "rcsync", "url": "https://x/hook", "environment": null, "event_types": null,
         "app_id": null, "created_at": 1});
     let server = TestServer::start(move |_, request: &Recorded| match request.method.as_str() {
-        "DELETE" => Reply::json(200, json!({"object": "webhook_integration", "id": "wh1", "deleted_at": 2})),
-        "GET" if request.target.ends_with("/webhooks?limit=100") => Reply::json(200, list(vec![integration.clone()], None)),
+        "DELETE" => Reply::json(
+            200,
+            json!({"object": "webhook_integration", "id": "wh1", "deleted_at": 2}),
+        ),
+        "GET" if request.target.ends_with("/webhooks?limit=100") => {
+            Reply::json(200, list(vec![integration.clone()], None))
+        }
         _ => Reply::json(200, integration.clone()),
     })
     .await;
@@ -360,16 +460,40 @@ async fn webhook_integration_crud_uses_post_for_create_and_update() {
         event_types: None,
         app_id: None,
     };
-    let created = client.create_webhook_integration(&key(), "proj1", &new).await.unwrap();
+    let created = client
+        .create_webhook_integration(&key(), "proj1", &new)
+        .await
+        .unwrap();
     assert_eq!(created.id, "wh1");
     let update = WebhookIntegrationUpdate {
         url: Some("https://y/hook".into()),
         ..Default::default()
     };
-    client.update_webhook_integration(&key(), "proj1", "wh1", &update).await.unwrap();
-    assert!(client.get_webhook_integration(&key(), "proj1", "wh1").await.unwrap().is_some());
-    assert_eq!(client.list_webhook_integrations(&key(), "proj1").await.unwrap().len(), 1);
-    assert_eq!(client.delete_webhook_integration(&key(), "proj1", "wh1").await.unwrap().id, "wh1");
+    client
+        .update_webhook_integration(&key(), "proj1", "wh1", &update)
+        .await
+        .unwrap();
+    assert!(client
+        .get_webhook_integration(&key(), "proj1", "wh1")
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        client
+            .list_webhook_integrations(&key(), "proj1")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        client
+            .delete_webhook_integration(&key(), "proj1", "wh1")
+            .await
+            .unwrap()
+            .id,
+        "wh1"
+    );
 
     let requests = server.requests();
     let summary: Vec<(&str, &str)> = requests
@@ -404,7 +528,10 @@ async fn create_is_not_retried_after_a_server_error() {
         event_types: None,
         app_id: None,
     };
-    let error = client.create_webhook_integration(&key(), "p", &new).await.unwrap_err();
+    let error = client
+        .create_webhook_integration(&key(), "p", &new)
+        .await
+        .unwrap_err();
     assert_eq!(error.status(), Some(500));
     assert_eq!(server.requests().len(), 1);
 }

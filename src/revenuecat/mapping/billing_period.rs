@@ -111,7 +111,11 @@ mod tests {
             ("P1X", None),
             ("", None),
         ] {
-            assert_eq!(BillingPeriod::from_iso8601(duration), expected, "{duration}");
+            assert_eq!(
+                BillingPeriod::from_iso8601(duration),
+                expected,
+                "{duration}"
+            );
         }
     }
 
@@ -133,7 +137,11 @@ mod tests {
             (3, None),
             (0, None),
         ] {
-            assert_eq!(BillingPeriod::from_span_ms(0, days * day), expected, "{days} days");
+            assert_eq!(
+                BillingPeriod::from_span_ms(0, days * day),
+                expected,
+                "{days} days"
+            );
         }
     }
 }

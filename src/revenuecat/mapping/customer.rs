@@ -213,7 +213,11 @@ fn subscription_status(subscription: &Subscription) -> RcStatus {
     }
 }
 
-fn describe_subscription(state: &mut SubscriberState, subscription: &Subscription, catalog: &Catalog) {
+fn describe_subscription(
+    state: &mut SubscriberState,
+    subscription: &Subscription,
+    catalog: &Catalog,
+) {
     let status = subscription_status(subscription);
     state.status = Update::Set(status);
     state.will_renew = if status == RcStatus::Expired {
@@ -221,7 +225,10 @@ fn describe_subscription(state: &mut SubscriberState, subscription: &Subscriptio
     } else {
         Update::set_or_clear(subscription.auto_renewal_status.will_renew())
     };
-    state.product = Update::set_or_clear(product_identifier(subscription.product_id.as_deref(), catalog));
+    state.product = Update::set_or_clear(product_identifier(
+        subscription.product_id.as_deref(),
+        catalog,
+    ));
     let period_type = if subscription.store == Store::Promotional {
         "promotional"
     } else if subscription.status == SubscriptionStatus::Trialing {
@@ -233,7 +240,10 @@ fn describe_subscription(state: &mut SubscriberState, subscription: &Subscriptio
     state.billing_period = Update::set_or_clear(subscription_billing_period(subscription, catalog));
 }
 
-fn subscription_billing_period(subscription: &Subscription, catalog: &Catalog) -> Option<BillingPeriod> {
+fn subscription_billing_period(
+    subscription: &Subscription,
+    catalog: &Catalog,
+) -> Option<BillingPeriod> {
     let from_product = subscription
         .product_id
         .as_deref()
@@ -282,7 +292,8 @@ fn describe_entitlement_without_subscription(
         .max_by_key(|purchase| purchase.purchased_at);
     match explaining_purchase {
         Some(purchase) => {
-            state.product = Update::set_or_clear(product_identifier(purchase.product_id.as_deref(), catalog));
+            state.product =
+                Update::set_or_clear(product_identifier(purchase.product_id.as_deref(), catalog));
             state.period_type = Update::Set("normal".to_owned());
             state.billing_period = Update::Set(BillingPeriod::Lifetime);
         }
@@ -333,7 +344,10 @@ mod tests {
             ..Default::default()
         };
         Catalog::new(
-            &[entitlement("entl_pro", "pro"), entitlement("entl_extra", "extra")],
+            &[
+                entitlement("entl_pro", "pro"),
+                entitlement("entl_extra", "extra"),
+            ],
             &[
                 product("prod_m", "premium_monthly", Some("P1M")),
                 product("prod_y", "premium_yearly", Some("P1Y")),
@@ -355,7 +369,12 @@ mod tests {
         }
     }
 
-    fn subscription(product: &str, status: &str, renewal: &str, gives_access: bool) -> Subscription {
+    fn subscription(
+        product: &str,
+        status: &str,
+        renewal: &str,
+        gives_access: bool,
+    ) -> Subscription {
         Subscription {
             id: format!("sub_{product}_{status}"),
             product_id: Some(product.into()),
@@ -402,6 +421,7 @@ mod tests {
             .collect()
     }
 
+    #[allow(clippy::too_many_arguments)] // one column per property of the table
     fn full(
         subscriber: &str,
         status: &str,
@@ -429,7 +449,10 @@ mod tests {
         let yearly = {
             let mut s = subscription("prod_y", "active", "will_renew", true);
             s.current_period_ends_at = Some(T0 + 365 * DAY);
-            s.total_revenue_in_usd = Some(MonetaryAmount { gross: 59.99, ..Default::default() });
+            s.total_revenue_in_usd = Some(MonetaryAmount {
+                gross: 59.99,
+                ..Default::default()
+            });
             s
         };
         let paused_indefinitely = {
@@ -453,76 +476,253 @@ mod tests {
         let cases: Vec<(&str, CustomerData, PropertyPatch)> = vec![
             (
                 "monthly active",
-                data(&["entl_pro"], vec![subscription("prod_m", "active", "will_renew", true)]),
-                full("true", "active", "true", Some("premium_monthly"), Some("pro"), "normal", Some("monthly"), "9.99"),
+                data(
+                    &["entl_pro"],
+                    vec![subscription("prod_m", "active", "will_renew", true)],
+                ),
+                full(
+                    "true",
+                    "active",
+                    "true",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "yearly active",
                 data(&["entl_pro"], vec![yearly.clone()]),
-                full("true", "active", "true", Some("premium_yearly"), Some("pro"), "normal", Some("yearly"), "59.99"),
+                full(
+                    "true",
+                    "active",
+                    "true",
+                    Some("premium_yearly"),
+                    Some("pro"),
+                    "normal",
+                    Some("yearly"),
+                    "59.99",
+                ),
             ),
             (
                 "trial",
-                data(&["entl_pro"], vec![subscription("prod_m", "trialing", "will_renew", true)]),
-                full("true", "trialing", "true", Some("premium_monthly"), Some("pro"), "trial", Some("monthly"), "9.99"),
+                data(
+                    &["entl_pro"],
+                    vec![subscription("prod_m", "trialing", "will_renew", true)],
+                ),
+                full(
+                    "true",
+                    "trialing",
+                    "true",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "trial",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "cancelled trial",
-                data(&["entl_pro"], vec![subscription("prod_m", "trialing", "will_not_renew", true)]),
-                full("true", "cancelled", "false", Some("premium_monthly"), Some("pro"), "trial", Some("monthly"), "9.99"),
+                data(
+                    &["entl_pro"],
+                    vec![subscription("prod_m", "trialing", "will_not_renew", true)],
+                ),
+                full(
+                    "true",
+                    "cancelled",
+                    "false",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "trial",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "cancelled but still active",
-                data(&["entl_pro"], vec![subscription("prod_m", "active", "will_not_renew", true)]),
-                full("true", "cancelled", "false", Some("premium_monthly"), Some("pro"), "normal", Some("monthly"), "9.99"),
+                data(
+                    &["entl_pro"],
+                    vec![subscription("prod_m", "active", "will_not_renew", true)],
+                ),
+                full(
+                    "true",
+                    "cancelled",
+                    "false",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "billing retry (no access)",
-                data(&[], vec![subscription("prod_m", "in_billing_retry", "will_renew", false)]),
-                full("false", "billing_issue", "true", Some("premium_monthly"), None, "normal", Some("monthly"), "9.99"),
+                data(
+                    &[],
+                    vec![subscription(
+                        "prod_m",
+                        "in_billing_retry",
+                        "will_renew",
+                        false,
+                    )],
+                ),
+                full(
+                    "false",
+                    "billing_issue",
+                    "true",
+                    Some("premium_monthly"),
+                    None,
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "grace period (access)",
-                data(&["entl_pro"], vec![subscription("prod_m", "in_grace_period", "will_renew", true)]),
-                full("true", "billing_issue", "true", Some("premium_monthly"), Some("pro"), "normal", Some("monthly"), "9.99"),
+                data(
+                    &["entl_pro"],
+                    vec![subscription(
+                        "prod_m",
+                        "in_grace_period",
+                        "will_renew",
+                        true,
+                    )],
+                ),
+                full(
+                    "true",
+                    "billing_issue",
+                    "true",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "paused with null ends_at",
                 data(&[], vec![paused_indefinitely]),
-                full("false", "paused", "true", Some("premium_monthly"), None, "normal", Some("monthly"), "9.99"),
+                full(
+                    "false",
+                    "paused",
+                    "true",
+                    Some("premium_monthly"),
+                    None,
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "will pause at period end",
-                data(&["entl_pro"], vec![subscription("prod_m", "active", "will_pause", true)]),
-                full("true", "active", "false", Some("premium_monthly"), Some("pro"), "normal", Some("monthly"), "9.99"),
+                data(
+                    &["entl_pro"],
+                    vec![subscription("prod_m", "active", "will_pause", true)],
+                ),
+                full(
+                    "true",
+                    "active",
+                    "false",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "expired",
-                data(&[], vec![subscription("prod_m", "expired", "will_not_renew", false)]),
-                full("false", "expired", "false", Some("premium_monthly"), None, "normal", Some("monthly"), "9.99"),
+                data(
+                    &[],
+                    vec![subscription("prod_m", "expired", "will_not_renew", false)],
+                ),
+                full(
+                    "false",
+                    "expired",
+                    "false",
+                    Some("premium_monthly"),
+                    None,
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "expired but says will_renew",
-                data(&[], vec![subscription("prod_m", "active", "will_renew", false)]),
-                full("false", "expired", "false", Some("premium_monthly"), None, "normal", Some("monthly"), "9.99"),
+                data(
+                    &[],
+                    vec![subscription("prod_m", "active", "will_renew", false)],
+                ),
+                full(
+                    "false",
+                    "expired",
+                    "false",
+                    Some("premium_monthly"),
+                    None,
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                ),
             ),
             (
                 "unknown status value with access",
-                data(&["entl_pro"], vec![subscription("prod_m", "on_the_moon", "brand_new_renewal", true)]),
-                full("true", "active", "x", Some("premium_monthly"), Some("pro"), "normal", Some("monthly"), "9.99")
-                    .into_iter()
-                    .map(|(k, v)| if k == "rc_will_renew" { (k, None) } else { (k, v) })
-                    .collect(),
+                data(
+                    &["entl_pro"],
+                    vec![subscription(
+                        "prod_m",
+                        "on_the_moon",
+                        "brand_new_renewal",
+                        true,
+                    )],
+                ),
+                full(
+                    "true",
+                    "active",
+                    "x",
+                    Some("premium_monthly"),
+                    Some("pro"),
+                    "normal",
+                    Some("monthly"),
+                    "9.99",
+                )
+                .into_iter()
+                .map(|(k, v)| {
+                    if k == "rc_will_renew" {
+                        (k, None)
+                    } else {
+                        (k, v)
+                    }
+                })
+                .collect(),
             ),
             (
                 "product missing from catalog: raw id, period from dates",
                 data(&["entl_pro"], vec![unknown_catalog_product]),
-                full("true", "active", "true", Some("prod_unknown"), Some("pro"), "normal", Some("weekly"), "9.99"),
+                full(
+                    "true",
+                    "active",
+                    "true",
+                    Some("prod_unknown"),
+                    Some("pro"),
+                    "normal",
+                    Some("weekly"),
+                    "9.99",
+                ),
             ),
             (
                 "access-giving subscription beats a newer expired one; revenue sums both",
                 data(&["entl_pro"], vec![old_expired, yearly]),
-                full("true", "active", "true", Some("premium_yearly"), Some("pro"), "normal", Some("yearly"), "69.98"),
+                full(
+                    "true",
+                    "active",
+                    "true",
+                    Some("premium_yearly"),
+                    Some("pro"),
+                    "normal",
+                    Some("yearly"),
+                    "69.98",
+                ),
             ),
         ];
         for (name, data, expected) in cases {
@@ -535,7 +735,10 @@ mod tests {
             id: "purch_1".into(),
             product_id: Some("prod_life".into()),
             purchased_at: Some(T0),
-            revenue_in_usd: Some(MonetaryAmount { gross: 99.0, ..Default::default() }),
+            revenue_in_usd: Some(MonetaryAmount {
+                gross: 99.0,
+                ..Default::default()
+            }),
             status,
             entitlements: Some(entitlements(&["entl_pro"])),
             ..Default::default()
@@ -549,13 +752,25 @@ mod tests {
         customer.purchases = Some(vec![lifetime_purchase(PurchaseStatus::Owned)]);
         assert_eq!(
             map_customer(&customer, &catalog()),
-            full("true", "active", "false", Some("premium_lifetime"), Some("pro"), "normal", Some("lifetime"), "99.00")
+            full(
+                "true",
+                "active",
+                "false",
+                Some("premium_lifetime"),
+                Some("pro"),
+                "normal",
+                Some("lifetime"),
+                "99.00"
+            )
         );
     }
 
     #[test]
     fn lifetime_purchase_alongside_an_expired_subscription() {
-        let mut customer = data(&["entl_pro"], vec![subscription("prod_m", "expired", "will_not_renew", false)]);
+        let mut customer = data(
+            &["entl_pro"],
+            vec![subscription("prod_m", "expired", "will_not_renew", false)],
+        );
         customer.purchases = Some(vec![lifetime_purchase(PurchaseStatus::Owned)]);
         let patch = map_customer(&customer, &catalog());
         assert_eq!(patch["rc_billing_period"].as_deref(), Some("lifetime"));
@@ -568,7 +783,16 @@ mod tests {
         customer.purchases = Some(vec![]);
         assert_eq!(
             map_customer(&customer, &catalog()),
-            full("true", "active", "false", None, Some("pro"), "promotional", None, "0.00")
+            full(
+                "true",
+                "active",
+                "false",
+                None,
+                Some("pro"),
+                "promotional",
+                None,
+                "0.00"
+            )
         );
     }
 
@@ -582,7 +806,16 @@ mod tests {
         let customer = data(&["entl_pro"], vec![grant]);
         assert_eq!(
             map_customer(&customer, &catalog()),
-            full("true", "cancelled", "false", None, Some("pro"), "promotional", Some("lifetime"), "0.00")
+            full(
+                "true",
+                "cancelled",
+                "false",
+                None,
+                Some("pro"),
+                "promotional",
+                Some("lifetime"),
+                "0.00"
+            )
         );
     }
 
@@ -604,7 +837,10 @@ mod tests {
     fn never_subscribed_removes_everything_but_subscriber() {
         let mut customer = data(&[], vec![]);
         customer.purchases = Some(vec![]);
-        let mut expected: PropertyPatch = RC_PROPERTY_KEYS.iter().map(|k| (k.to_string(), None)).collect();
+        let mut expected: PropertyPatch = RC_PROPERTY_KEYS
+            .iter()
+            .map(|k| (k.to_string(), None))
+            .collect();
         expected.insert("rc_subscriber".into(), Some("false".into()));
         assert_eq!(map_customer(&customer, &catalog()), expected);
         assert_eq!(map_customer(&data(&[], vec![]), &catalog()), expected);
@@ -628,7 +864,10 @@ mod tests {
                 ("rc_entitlements", Some("entl_unknown,extra,pro")),
             ])
         );
-        let none = CustomerData { active_entitlements: vec![], ..customer };
+        let none = CustomerData {
+            active_entitlements: vec![],
+            ..customer
+        };
         assert_eq!(
             map_customer(&none, &catalog()),
             expect(&[("rc_subscriber", Some("false")), ("rc_entitlements", None)])
@@ -640,7 +879,10 @@ mod tests {
         let mut customer = data(&[], vec![]);
         let mut consumable = lifetime_purchase(PurchaseStatus::Owned);
         consumable.entitlements = Some(entitlements(&[]));
-        customer.purchases = Some(vec![consumable, lifetime_purchase(PurchaseStatus::Refunded)]);
+        customer.purchases = Some(vec![
+            consumable,
+            lifetime_purchase(PurchaseStatus::Refunded),
+        ]);
         let patch = map_customer(&customer, &catalog());
         assert_eq!(patch["rc_subscriber"].as_deref(), Some("false"));
         assert_eq!(patch["rc_status"].as_deref(), Some("expired"));

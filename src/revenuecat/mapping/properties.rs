@@ -115,7 +115,12 @@ fn bool_str(value: bool) -> String {
     if value { "true" } else { "false" }.to_owned()
 }
 
-fn render<T>(patch: &mut PropertyPatch, key: &str, update: Update<T>, to_string: impl Fn(T) -> String) {
+fn render<T>(
+    patch: &mut PropertyPatch,
+    key: &str,
+    update: Update<T>,
+    to_string: impl Fn(T) -> String,
+) {
     match update {
         Update::Set(value) => {
             patch.insert(key.to_owned(), Some(to_string(value)));
@@ -143,11 +148,23 @@ fn render_entitlements(keys: Vec<String>) -> Update<String> {
     }
 }
 
+/// Two decimals; an empty float sum is `-0.0`, which must not render as `"-0.00"`.
+fn format_usd(usd: f64) -> String {
+    let usd = if usd.abs() < 0.005 || !usd.is_finite() {
+        0.0
+    } else {
+        usd
+    };
+    format!("{usd:.2}")
+}
+
 impl SubscriberState {
     pub fn into_patch(self) -> PropertyPatch {
         let mut patch = PropertyPatch::new();
         render(&mut patch, keys::RC_SUBSCRIBER, self.subscriber, bool_str);
-        render(&mut patch, keys::RC_STATUS, self.status, |s| s.as_str().to_owned());
+        render(&mut patch, keys::RC_STATUS, self.status, |s| {
+            s.as_str().to_owned()
+        });
         render(&mut patch, keys::RC_WILL_RENEW, self.will_renew, bool_str);
         render(&mut patch, keys::RC_PRODUCT, self.product, |p| p);
         let entitlements = match self.entitlements {
@@ -157,13 +174,24 @@ impl SubscriberState {
         };
         render(&mut patch, keys::RC_ENTITLEMENTS, entitlements, |e| e);
         render(&mut patch, keys::RC_PERIOD_TYPE, self.period_type, |p| p);
-        render(&mut patch, keys::RC_BILLING_PERIOD, self.billing_period, |b| {
-            b.as_str().to_owned()
-        });
-        render(&mut patch, keys::RC_TOTAL_REVENUE_USD, self.total_revenue_usd, |usd| {
-            format!("{usd:.2}")
-        });
-        render(&mut patch, keys::RC_LAST_PURCHASE, self.last_purchase, |p| p);
+        render(
+            &mut patch,
+            keys::RC_BILLING_PERIOD,
+            self.billing_period,
+            |b| b.as_str().to_owned(),
+        );
+        render(
+            &mut patch,
+            keys::RC_TOTAL_REVENUE_USD,
+            self.total_revenue_usd,
+            format_usd,
+        );
+        render(
+            &mut patch,
+            keys::RC_LAST_PURCHASE,
+            self.last_purchase,
+            |p| p,
+        );
         patch
     }
 }
@@ -177,7 +205,7 @@ mod tests {
         let state = SubscriberState {
             subscriber: Update::Set(true),
             status: Update::Clear,
-            entitlements: Update::Set(vec!["pro".into(), "" .into(), "basic".into(), "pro".into()]),
+            entitlements: Update::Set(vec!["pro".into(), "".into(), "basic".into(), "pro".into()]),
             total_revenue_usd: Update::Set(12.0),
             ..Default::default()
         };
@@ -188,5 +216,8 @@ mod tests {
         assert_eq!(patch["rc_entitlements"].as_deref(), Some("basic,pro"));
         assert_eq!(patch["rc_total_revenue_usd"].as_deref(), Some("12.00"));
         assert!(!patch.contains_key("rc_product"));
+        assert_eq!(format_usd(-0.0), "0.00");
+        assert_eq!(format_usd([].iter().sum::<f64>()), "0.00");
+        assert_eq!(format_usd(69.976), "69.98");
     }
 }

@@ -39,7 +39,11 @@ use crate::revenuecat::webhook_event::{EventType, PeriodType, WebhookEvent};
 pub fn map_webhook_event(event: &WebhookEvent) -> Option<PropertyPatch> {
     use EventType::*;
     let trial = event.period_type == Some(PeriodType::Trial);
-    let running = if trial { RcStatus::Trialing } else { RcStatus::Active };
+    let running = if trial {
+        RcStatus::Trialing
+    } else {
+        RcStatus::Active
+    };
     let mut state = SubscriberState::default();
     match &event.event_type {
         InitialPurchase | Renewal | Uncancellation | ProductChange => {
@@ -116,8 +120,13 @@ pub fn map_webhook_event(event: &WebhookEvent) -> Option<PropertyPatch> {
             state.subscriber = Update::Set(true);
             state.status = Update::Set(running);
         }
-        Test | Transfer | SubscriberAlias | InvoiceIssuance | VirtualCurrencyTransaction
-        | ExperimentEnrollment | Other(_) => return None,
+        Test
+        | Transfer
+        | SubscriberAlias
+        | InvoiceIssuance
+        | VirtualCurrencyTransaction
+        | ExperimentEnrollment
+        | Other(_) => return None,
     }
     Some(state.into_patch())
 }
@@ -141,7 +150,9 @@ fn describe_plan(state: &mut SubscriberState, event: &WebhookEvent) {
     );
     let trial = event.period_type == Some(PeriodType::Trial);
     state.billing_period = match (trial, event.purchased_at_ms, event.expiration_at_ms) {
-        (false, Some(start), Some(end)) => Update::set_or_keep(BillingPeriod::from_span_ms(start, end)),
+        (false, Some(start), Some(end)) => {
+            Update::set_or_keep(BillingPeriod::from_span_ms(start, end))
+        }
         _ => Update::Keep,
     };
 }
@@ -154,7 +165,9 @@ fn last_purchase(event: &WebhookEvent) -> Update<String> {
         .map(str::trim)
         .filter(|currency| !currency.is_empty());
     match (event.price_in_purchased_currency, currency) {
-        (Some(price), Some(currency)) if price.is_finite() => Update::Set(format!("{price} {currency}")),
+        (Some(price), Some(currency)) if price.is_finite() => {
+            Update::Set(format!("{price} {currency}"))
+        }
         _ => Update::Clear,
     }
 }
@@ -236,10 +249,22 @@ mod tests {
 
     #[test]
     fn every_event_type() {
-        let purchase = [RUNNING.as_slice(), &[("rc_last_purchase", Some("8.99 EUR"))]].concat();
+        let purchase = [
+            RUNNING.as_slice(),
+            &[("rc_last_purchase", Some("8.99 EUR"))],
+        ]
+        .concat();
         let cases: Vec<(&str, serde_json::Value, Option<PropertyPatch>)> = vec![
-            ("INITIAL_PURCHASE", serde_json::json!({}), with_plan(&purchase)),
-            ("RENEWAL", serde_json::json!({"is_trial_conversion": true}), with_plan(&purchase)),
+            (
+                "INITIAL_PURCHASE",
+                serde_json::json!({}),
+                with_plan(&purchase),
+            ),
+            (
+                "RENEWAL",
+                serde_json::json!({"is_trial_conversion": true}),
+                with_plan(&purchase),
+            ),
             ("UNCANCELLATION", serde_json::json!({}), with_plan(&RUNNING)),
             (
                 "PRODUCT_CHANGE",
@@ -281,7 +306,10 @@ mod tests {
             (
                 "SUBSCRIPTION_PAUSED",
                 serde_json::json!({"auto_resume_at_ms": T0 + 60 * DAY}),
-                with_plan(&[("rc_status", Some("paused")), ("rc_will_renew", Some("false"))]),
+                with_plan(&[
+                    ("rc_status", Some("paused")),
+                    ("rc_will_renew", Some("false")),
+                ]),
             ),
             (
                 "NON_RENEWING_PURCHASE",
@@ -305,12 +333,18 @@ mod tests {
             (
                 "TEMPORARY_ENTITLEMENT_GRANT",
                 serde_json::json!({}),
-                with_plan(&[("rc_subscriber", Some("true")), ("rc_status", Some("active"))]),
+                with_plan(&[
+                    ("rc_subscriber", Some("true")),
+                    ("rc_status", Some("active")),
+                ]),
             ),
             (
                 "REFUND_REVERSED",
                 serde_json::json!({}),
-                with_plan(&[("rc_subscriber", Some("true")), ("rc_status", Some("active"))]),
+                with_plan(&[
+                    ("rc_subscriber", Some("true")),
+                    ("rc_status", Some("active")),
+                ]),
             ),
             ("TEST", serde_json::json!({}), None),
             ("TRANSFER", serde_json::json!({"app_user_id": null}), None),
@@ -355,9 +389,16 @@ mod tests {
             (182, "six_months"),
             (365, "yearly"),
         ] {
-            let renewal = event("RENEWAL", serde_json::json!({"expiration_at_ms": T0 + days * DAY}));
+            let renewal = event(
+                "RENEWAL",
+                serde_json::json!({"expiration_at_ms": T0 + days * DAY}),
+            );
             let patch = map_webhook_event(&renewal).unwrap();
-            assert_eq!(patch["rc_billing_period"].as_deref(), Some(expected), "{days} days");
+            assert_eq!(
+                patch["rc_billing_period"].as_deref(),
+                Some(expected),
+                "{days} days"
+            );
         }
     }
 
@@ -376,10 +417,7 @@ mod tests {
             "UNCANCELLATION",
             serde_json::json!({"product_id": null, "entitlement_ids": null, "period_type": null, "purchased_at_ms": null}),
         );
-        assert_eq!(
-            map_webhook_event(&bare),
-            patch_of(&RUNNING),
-        );
+        assert_eq!(map_webhook_event(&bare), patch_of(&RUNNING),);
     }
 
     fn patch_of(pairs: &[(&str, Option<&str>)]) -> Option<PropertyPatch> {
@@ -388,19 +426,28 @@ mod tests {
 
     #[test]
     fn cancellation_variants() {
-        let refund = event("CANCELLATION", serde_json::json!({"cancel_reason": "CUSTOMER_SUPPORT", "price": -9.99}));
+        let refund = event(
+            "CANCELLATION",
+            serde_json::json!({"cancel_reason": "CUSTOMER_SUPPORT", "price": -9.99}),
+        );
         let patch = map_webhook_event(&refund).unwrap();
         assert_eq!(patch["rc_entitlements"], None);
         assert_eq!(patch["rc_status"].as_deref(), Some("cancelled"));
 
-        let billing = event("CANCELLATION", serde_json::json!({"cancel_reason": "BILLING_ERROR"}));
+        let billing = event(
+            "CANCELLATION",
+            serde_json::json!({"cancel_reason": "BILLING_ERROR"}),
+        );
         let patch = map_webhook_event(&billing).unwrap();
         assert_eq!(patch["rc_status"].as_deref(), Some("billing_issue"));
     }
 
     #[test]
     fn billing_issue_in_grace_period_keeps_access() {
-        let grace = event("BILLING_ISSUE", serde_json::json!({"grace_period_expiration_at_ms": T0 + 16 * DAY}));
+        let grace = event(
+            "BILLING_ISSUE",
+            serde_json::json!({"grace_period_expiration_at_ms": T0 + 16 * DAY}),
+        );
         let patch = map_webhook_event(&grace).unwrap();
         assert_eq!(patch["rc_subscriber"].as_deref(), Some("true"));
         assert_eq!(patch["rc_status"].as_deref(), Some("billing_issue"));

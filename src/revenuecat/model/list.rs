@@ -38,7 +38,8 @@ mod tests {
 
     #[test]
     fn next_page_may_be_null_or_absent() {
-        let absent: ListPage<u8> = serde_json::from_str(r#"{"object":"list","items":[1]}"#).unwrap();
+        let absent: ListPage<u8> =
+            serde_json::from_str(r#"{"object":"list","items":[1]}"#).unwrap();
         assert_eq!(absent.next_page(), None);
         let null: ListPage<u8> =
             serde_json::from_str(r#"{"items":[],"next_page":null,"url":"/v2/x"}"#).unwrap();

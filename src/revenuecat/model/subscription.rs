@@ -112,7 +112,10 @@ mod tests {
         let subscription: Subscription = serde_json::from_str(json).unwrap();
         assert_eq!(subscription.status, SubscriptionStatus::Paused);
         assert_eq!(subscription.current_period_ends_at, None);
-        assert_eq!(subscription.entitlement_ids().collect::<Vec<_>>(), ["entl1"]);
+        assert_eq!(
+            subscription.entitlement_ids().collect::<Vec<_>>(),
+            ["entl1"]
+        );
         let minimal: Subscription = serde_json::from_str(r#"{"id":"s"}"#).unwrap();
         assert!(!minimal.gives_access);
     }

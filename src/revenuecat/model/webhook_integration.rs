@@ -72,7 +72,10 @@ pub struct WebhookIntegrationUpdate {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "expose_update")]
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "expose_update"
+    )]
     pub authorization_header: Option<Option<SecretString>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub environment: Option<Option<Environment>>,
