@@ -1,1 +1,33 @@
 //! RevenueCat REST API v2 client, models and mapping.
+//!
+//! - [`model`]: serde types of API v2 objects; [`webhook_event`]: the webhook payload.
+//! - [`mapping`]: the one place RevenueCat state becomes `rc_*` user properties.
+//! - [`RevenueCatClient`]: the process-wide HTTP client (rate limited, retrying).
+
+#[macro_use]
+mod string_enum;
+
+mod api_key;
+mod catalog;
+pub mod client;
+mod customer_data;
+pub mod error;
+mod lenient;
+pub mod mapping;
+pub mod model;
+pub mod rate_limiter;
+pub mod webhook_event;
+
+pub use api_key::{redact_api_key, KeyFingerprint};
+pub use catalog::{Catalog, CatalogProduct};
+pub use client::{ClientConfig, ClientMetrics, RevenueCatClient, DEFAULT_BASE_URL};
+pub use customer_data::CustomerData;
+pub use error::RevenueCatError;
+pub use mapping::{
+    is_revenue_affecting, map_customer, map_webhook_event, BillingPeriod, PropertyPatch, RcStatus,
+    SubscriberState, Update, RC_PROPERTY_KEYS,
+};
+pub use rate_limiter::{DomainLimit, RateLimitDomain, RateLimiter, RateLimits};
+pub use webhook_event::{
+    is_anonymous, EventType, PeriodType, WebhookEvent, WebhookPayload, ANONYMOUS_ID_PREFIX,
+};

@@ -1,0 +1,88 @@
+//! Higher-level fetches: everything a resync needs, in as few calls as the API allows.
+
+use secrecy::SecretString;
+
+use super::RevenueCatClient;
+use crate::revenuecat::catalog::Catalog;
+use crate::revenuecat::customer_data::CustomerData;
+use crate::revenuecat::error::RevenueCatError;
+use crate::revenuecat::rate_limiter::RateLimitDomain::CustomerInformation;
+
+impl RevenueCatClient {
+    /// Fetches one customer for [`crate::revenuecat::mapping::map_customer`]:
+    /// 1. `GET customer` (active entitlements inline; the returned id is canonical),
+    /// 2. `/subscriptions` of the canonical id,
+    /// 3. `/purchases` only when an active entitlement is not granted by an access-giving
+    ///    subscription (lifetime purchase or grant).
+    ///
+    /// `Ok(None)`: RevenueCat does not know the customer. If `/subscriptions` (or `/purchases`)
+    /// still fails after retries, the data is returned without it (entitlements-only fallback,
+    /// see [`CustomerData::is_entitlements_only`]) rather than failing the user; a rejected key
+    /// is always an error.
+    pub async fn fetch_customer_data(
+        &self,
+        key: &SecretString,
+        project_id: &str,
+        customer_id: &str,
+    ) -> Result<Option<CustomerData>, RevenueCatError> {
+        let Some(customer) = self.get_customer(key, project_id, customer_id).await? else {
+            return Ok(None);
+        };
+        let canonical_id = customer.id.clone();
+        let active_entitlements = match customer.active_entitlements {
+            Some(first_page) => {
+                self.rest_of_list(key, CustomerInformation, first_page)
+                    .await?
+            }
+            // Not inlined (older API / proxy): one extra call keeps the result exact.
+            None => {
+                self.list_active_entitlements(key, project_id, &canonical_id)
+                    .await?
+            }
+        };
+
+        let subscriptions = match self
+            .list_subscriptions(key, project_id, &canonical_id)
+            .await
+        {
+            Ok(subscriptions) => Some(subscriptions),
+            Err(error) if error.is_unauthorized() => return Err(error),
+            Err(error) => {
+                tracing::warn!(error = %error, "subscriptions unavailable, entitlements-only fallback");
+                None
+            }
+        };
+        let mut data = CustomerData {
+            customer_id: canonical_id,
+            active_entitlements,
+            subscriptions,
+            purchases: None,
+        };
+        if data.subscriptions.is_some() && !data.unexplained_entitlements().is_empty() {
+            data.purchases = match self
+                .list_purchases(key, project_id, &data.customer_id)
+                .await
+            {
+                Ok(purchases) => Some(purchases),
+                Err(error) if error.is_unauthorized() => return Err(error),
+                Err(error) => {
+                    tracing::warn!(error = %error, "purchases unavailable");
+                    None
+                }
+            };
+        }
+        Ok(Some(data))
+    }
+
+    /// Entitlements and products of a project (project configuration budget): fetch once per
+    /// run and share across customers.
+    pub async fn fetch_catalog(
+        &self,
+        key: &SecretString,
+        project_id: &str,
+    ) -> Result<Catalog, RevenueCatError> {
+        let entitlements = self.list_entitlements(key, project_id).await?;
+        let products = self.list_products(key, project_id).await?;
+        Ok(Catalog::new(&entitlements, &products))
+    }
+}
