@@ -55,8 +55,8 @@ fn bad(msg: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"error": msg.to_string()}))
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, HttpResponse> {
-    serde_json::from_slice(body).map_err(bad)
+fn parse<T: for<'de> Deserialize<'de>>(body: &web::Bytes) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
 }
 
 pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> HttpResponse {
@@ -80,7 +80,7 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
                 }
                 HttpResponse::Ok().json(json!({"ok": true}))
             }
-            Err(r) => r,
+            Err(e) => bad(e),
         },
         (Method::DELETE, "/_fake/faults") => {
             lock(&shared.faults).rules.clear();
@@ -91,7 +91,7 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
                 lock(&shared.faults).latency = Duration::from_millis(b.ms);
                 HttpResponse::Ok().json(json!({"ok": true}))
             }
-            Err(r) => r,
+            Err(e) => bad(e),
         },
         (Method::POST, "/_fake/rate_limit") => match parse::<RateLimitBody>(body) {
             Ok(b) => {
@@ -102,7 +102,7 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
                 }
                 HttpResponse::Ok().json(json!({"ok": true}))
             }
-            Err(r) => r,
+            Err(e) => bad(e),
         },
         (Method::DELETE, "/_fake/rate_limit") => {
             lock(&shared.limiter).reset();

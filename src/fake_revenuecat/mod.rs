@@ -150,8 +150,10 @@ impl Shared {
             let summary = dataset::populate(&mut store, spec, now_ms);
             (spec.clone(), summary)
         });
-        let mut faults = Faults::default();
-        faults.latency = config.latency;
+        let faults = Faults {
+            latency: config.latency,
+            ..Default::default()
+        };
         Shared {
             project_id: config.project_id.clone(),
             keys: Mutex::new(
