@@ -1,0 +1,46 @@
+//! The request log: every request the fake answered under `/v2` (429s and injected faults
+//! included), in arrival order.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::rate_limit::RateLimitDomain;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LoggedRequest {
+    /// When the request arrived.
+    #[serde(skip)]
+    pub at: Instant,
+    /// Milliseconds between the fake's start and the request's arrival.
+    pub ms_since_start: u64,
+    pub method: String,
+    /// As received (still percent-encoded).
+    pub path_and_query: String,
+    /// First 4 characters of the bearer key, if one was sent.
+    pub api_key_hint: Option<String>,
+    pub status: u16,
+    /// The rate-limiting domain of the endpoint (`None` for unknown paths).
+    pub domain: Option<RateLimitDomain>,
+}
+
+/// The largest number of requests matching `filter` that fall into any half-open interval
+/// `[t, t + window)` — e.g. `max_in_any_window(&log, 60 s, |r| r.status != 429)` is what a
+/// client's limiter must keep at or below the configured per-minute limit.
+pub fn max_in_any_window(
+    log: &[LoggedRequest],
+    window: Duration,
+    filter: impl Fn(&LoggedRequest) -> bool,
+) -> usize {
+    let mut times: Vec<Instant> = log.iter().filter(|r| filter(r)).map(|r| r.at).collect();
+    times.sort();
+    let mut best = 0;
+    let mut lo = 0;
+    for hi in 0..times.len() {
+        while times[hi].duration_since(times[lo]) >= window {
+            lo += 1;
+        }
+        best = best.max(hi - lo + 1);
+    }
+    best
+}
