@@ -2,7 +2,9 @@
 //!
 //! Decisions (documented because RevenueCat leaves them open):
 //! - `rc_subscriber`: any active entitlement, or any subscription that `gives_access` (a
-//!   product without an attached entitlement still makes a paying subscriber).
+//!   product without an attached entitlement still makes a paying subscriber) — except a
+//!   cancelled subscription (access until period end, no renewal), which is `false` exactly
+//!   as a CANCELLATION webhook sets it; its `rc_entitlements` stay until expiry.
 //! - The *primary* subscription is the access-giving one that runs longest (an indefinite
 //!   pause counts as longest); without access, the one whose period started last.
 //! - Active entitlements that no access-giving subscription explains come from a one-time
@@ -206,6 +208,8 @@ fn subscription_status(subscription: &Subscription) -> RcStatus {
         }
         SubscriptionStatus::Expired => RcStatus::Expired,
         _ if !subscription.gives_access => RcStatus::Expired,
+        // A promotional grant never renews by nature; it is not a cancellation.
+        _ if subscription.store == Store::Promotional => RcStatus::Active,
         _ if not_renewing => RcStatus::Cancelled,
         SubscriptionStatus::Trialing => RcStatus::Trialing,
         // active, unknown, incomplete and future values that still give access.
@@ -220,6 +224,11 @@ fn describe_subscription(
 ) {
     let status = subscription_status(subscription);
     state.status = Update::Set(status);
+    if status == RcStatus::Cancelled {
+        // One meaning on both paths: CANCELLATION webhooks set `rc_subscriber=false` while
+        // access lasts, so a resync of a cancelled-but-entitled user says the same.
+        state.subscriber = Update::Set(false);
+    }
     state.will_renew = if status == RcStatus::Expired {
         Update::Set(false)
     } else {
@@ -529,7 +538,7 @@ mod tests {
                     vec![subscription("prod_m", "trialing", "will_not_renew", true)],
                 ),
                 full(
-                    "true",
+                    "false",
                     "cancelled",
                     "false",
                     Some("premium_monthly"),
@@ -546,7 +555,7 @@ mod tests {
                     vec![subscription("prod_m", "active", "will_not_renew", true)],
                 ),
                 full(
-                    "true",
+                    "false",
                     "cancelled",
                     "false",
                     Some("premium_monthly"),
@@ -808,7 +817,7 @@ mod tests {
             map_customer(&customer, &catalog()),
             full(
                 "true",
-                "cancelled",
+                "active",
                 "false",
                 None,
                 Some("pro"),
