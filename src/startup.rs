@@ -1,6 +1,8 @@
 //! Builds the application from [`Settings`]: the same path for `main` and for tests.
 
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -9,68 +11,108 @@ use url::Url;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
-use crate::config::{Settings, API_BODY_LIMIT};
+use crate::config::{Settings, API_BODY_LIMIT, RC_CONFIG_RATE_LIMIT};
 use crate::http;
+use crate::jobs::user_resync::JobContext;
+use crate::jobs::{JobQueue, JobRuntime, WorkerHealth};
+use crate::revenuecat::{ClientConfig, RevenueCatClient};
+use crate::services::revenuecat_sync::RevenueCatSync;
 use crate::store::Store;
 
 /// Base URL handed out in `webhook_setup.webhook_url`.
 pub struct PublicUrl(pub Url);
 
+/// What `/readyz` probes: the database, and this process's job workers when it runs them.
+pub struct Readiness {
+    pub store: Store,
+    pub workers: Option<WorkerHealth>,
+}
+
 /// How long in-flight requests get to finish after SIGINT/SIGTERM.
-const SHUTDOWN_GRACE_SECS: u64 = 30;
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Opens the database and applies our migrations and apalis's.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database, settings.master_key.clone()).await?;
+    store.migrate().await?;
+    JobQueue::migrate(&store).await?;
+    Ok(store)
+}
+
+/// The long-lived services shared by HTTP handlers and job handlers.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub queue: JobQueue,
+    pub sync: RevenueCatSync,
+}
+
+impl Services {
+    pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
+        let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
+        client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
+        client_config.config_rate_limit_per_min = RC_CONFIG_RATE_LIMIT;
+        let client = RevenueCatClient::new(client_config)?;
+        Ok(Self {
+            queue: JobQueue::new(&store),
+            sync: RevenueCatSync::new(store.clone(), client),
+            store,
+        })
+    }
+
+    fn job_context(&self) -> Arc<JobContext> {
+        Arc::new(JobContext {
+            store: self.store.clone(),
+            queue: self.queue.clone(),
+            sync: self.sync.clone(),
+        })
+    }
+}
+
+/// Which parts run in this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// HTTP API and job workers (the embedded default).
+    ApiAndWorkers,
+    /// HTTP API only (scale-out with separate `rcsync worker` processes).
+    ApiOnly,
+}
 
 pub struct Application {
     port: u16,
     server: Server,
-    store: Store,
-}
-
-/// Opens the database and applies migrations.
-pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(&settings.database, settings.master_key.clone()).await?;
-    store.migrate().await?;
-    Ok(store)
+    services: Services,
+    jobs: Option<JobRuntime>,
 }
 
 impl Application {
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(settings: Settings, role: Role) -> anyhow::Result<Self> {
         let store = open_store(&settings).await?;
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
-        Self::build_with(settings, store, listener)
+        Self::build_with(settings, store, listener, role)
     }
 
     pub fn build_with(
         settings: Settings,
         store: Store,
         listener: TcpListener,
+        role: Role,
     ) -> anyhow::Result<Self> {
+        let services = Services::new(&settings, store)?;
+        let jobs = (role == Role::ApiAndWorkers).then(|| JobRuntime::start(services.job_context()));
         let port = listener.local_addr()?.port();
-        let authenticator = web::Data::new(Authenticator {
-            store: store.clone(),
-            jwt: settings.jwt_secret.as_ref().map(JwtVerifier::new),
-        });
-        let store_data = web::Data::new(store.clone());
-        let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
-        let server = HttpServer::new(move || {
-            App::new()
-                .wrap(TracingLogger::default())
-                .app_data(http::json_config(API_BODY_LIMIT))
-                .app_data(http::path_config())
-                .app_data(http::query_config())
-                .app_data(authenticator.clone())
-                .app_data(store_data.clone())
-                .app_data(public_url.clone())
-                .configure(http::routes)
-                .default_service(web::to(http::not_found))
-        })
-        .shutdown_timeout(SHUTDOWN_GRACE_SECS)
-        .listen(listener)?
-        .run();
+        let server = http_server(
+            &settings,
+            &services,
+            jobs.as_ref().map(JobRuntime::health),
+            listener,
+        )?;
         Ok(Self {
             port,
             server,
-            store,
+            services,
+            jobs,
         })
     }
 
@@ -78,14 +120,95 @@ impl Application {
         self.port
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    pub fn services(&self) -> &Services {
+        &self.services
     }
 
-    /// Serves until SIGINT/SIGTERM, then drains in-flight requests and closes the pool.
+    /// Serves until SIGINT/SIGTERM, then stops API and workers together: no new requests or
+    /// tasks are taken, in-flight ones get [`SHUTDOWN_GRACE`] to finish, the pool closes last.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let result = self.server.await;
-        self.store.close().await;
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        let result = tokio::select! {
+            result = &mut server => result.unwrap_or(Ok(())),
+            () = shutdown_signal() => {
+                tracing::info!("shutdown signal received; draining requests and jobs");
+                handle.stop(true).await;
+                server.await.unwrap_or(Ok(()))
+            }
+        };
+        if let Some(jobs) = self.jobs {
+            jobs.shutdown().await;
+        }
+        self.services.store.close().await;
         result
+    }
+}
+
+fn http_server(
+    settings: &Settings,
+    services: &Services,
+    workers: Option<WorkerHealth>,
+    listener: TcpListener,
+) -> anyhow::Result<Server> {
+    let authenticator = web::Data::new(Authenticator {
+        store: services.store.clone(),
+        jwt: settings.jwt_secret.as_ref().map(JwtVerifier::new),
+    });
+    let readiness = web::Data::new(Readiness {
+        store: services.store.clone(),
+        workers,
+    });
+    let store = web::Data::new(services.store.clone());
+    let sync = web::Data::new(services.sync.clone());
+    let queue = web::Data::new(services.queue.clone());
+    let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(TracingLogger::default())
+            .app_data(http::json_config(API_BODY_LIMIT))
+            .app_data(http::path_config())
+            .app_data(http::query_config())
+            .app_data(authenticator.clone())
+            .app_data(readiness.clone())
+            .app_data(store.clone())
+            .app_data(sync.clone())
+            .app_data(queue.clone())
+            .app_data(public_url.clone())
+            .configure(http::routes)
+            .default_service(web::to(http::not_found))
+    })
+    .disable_signals()
+    .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+    .listen(listener)?
+    .run();
+    Ok(server)
+}
+
+/// Job workers without the HTTP API (`rcsync worker`), until SIGINT/SIGTERM.
+pub async fn run_workers_until_stopped(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let services = Services::new(&settings, store)?;
+    let jobs = JobRuntime::start(services.job_context());
+    shutdown_signal().await;
+    tracing::info!("shutdown signal received; finishing running jobs");
+    jobs.shutdown().await;
+    services.store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGTERM; only SIGINT stops the process");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
     }
 }

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::config::RawSettings;
+use crate::startup::Role;
 
 mod admin;
 mod server;
@@ -24,9 +25,13 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Serve the HTTP API (and, from the jobs release on, the job worker) [default].
-    Serve,
-    /// Run job workers only (for scale-out next to `serve` on PostgreSQL).
+    /// Serve the HTTP API and run the job workers [default].
+    Serve {
+        /// Serve the API only; run jobs in separate `rcsync worker` processes.
+        #[arg(long)]
+        no_workers: bool,
+    },
+    /// Run job workers only (scale-out next to `serve --no-workers`).
     Worker,
     /// Apply database migrations (idempotent) and exit.
     Migrate,
@@ -47,8 +52,9 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = cli.settings.resolve()?;
     crate::telemetry::init(settings.log_format);
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Serve => server::serve(settings).await,
+    match cli.command.unwrap_or(Command::Serve { no_workers: false }) {
+        Command::Serve { no_workers: false } => server::serve(settings, Role::ApiAndWorkers).await,
+        Command::Serve { no_workers: true } => server::serve(settings, Role::ApiOnly).await,
         Command::Worker => server::worker(settings).await,
         Command::Migrate => admin::migrate(&settings).await,
         Command::Bootstrap(args) => admin::bootstrap(&settings, args).await,

@@ -1,16 +1,18 @@
 use crate::config::Settings;
-use crate::startup::Application;
+use crate::startup::{run_workers_until_stopped, Application, Role};
 
-pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, role: Role) -> anyhow::Result<()> {
     let bind = settings.bind;
-    let app = Application::build(settings).await?;
-    tracing::info!(%bind, "rcsync listening");
+    let app = Application::build(settings, role).await?;
+    tracing::info!(%bind, ?role, "rcsync listening");
     app.run_until_stopped().await?;
     tracing::info!("rcsync stopped");
     Ok(())
 }
 
 pub async fn worker(settings: Settings) -> anyhow::Result<()> {
-    crate::startup::open_store(&settings).await?;
-    anyhow::bail!("no jobs yet: `rcsync worker` arrives with the RevenueCat sync jobs; `rcsync serve` is all you need for now")
+    tracing::info!("rcsync worker started");
+    run_workers_until_stopped(settings).await?;
+    tracing::info!("rcsync worker stopped");
+    Ok(())
 }

@@ -13,6 +13,7 @@ use crate::domain::integration::{provider, Integration, PROVIDERS};
 use crate::domain::permission::Permission;
 use crate::error::ApiError;
 use crate::services::integrations as service;
+use crate::services::revenuecat_sync::RevenueCatSync;
 use crate::startup::PublicUrl;
 use crate::store::Store;
 use crate::timestamp::serde_iso;
@@ -101,6 +102,7 @@ pub struct CreateIntegrationRequest {
 pub async fn create_integration(
     principal: Principal,
     store: web::Data<Store>,
+    sync: web::Data<RevenueCatSync>,
     public_url: web::Data<PublicUrl>,
     path: web::Path<String>,
     body: web::Json<CreateIntegrationRequest>,
@@ -108,7 +110,8 @@ pub async fn create_integration(
     let project =
         authorize_project(&principal, &store, &path, Permission::IntegrationsWrite).await?;
     let created =
-        service::create_integration(&store, &project.id, &body.provider, &body.config).await?;
+        service::create_integration(&store, &sync, &project.id, &body.provider, &body.config)
+            .await?;
     let mut response = IntegrationResponse::from(&created.integration);
     response.webhook_setup = created.webhook_secret.map(|secret| WebhookSetup {
         webhook_url: webhook_url(&public_url.0, &created.integration.provider, &project.id),
@@ -130,6 +133,7 @@ pub struct UpdateIntegrationRequest {
 pub async fn update_integration(
     principal: Principal,
     store: web::Data<Store>,
+    sync: web::Data<RevenueCatSync>,
     path: web::Path<(String, String)>,
     body: web::Json<UpdateIntegrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -145,7 +149,8 @@ pub async fn update_integration(
         config: body.config.as_ref(),
         enabled: body.enabled,
     };
-    let updated = service::update_integration(&store, &project_id, &provider_id, patch).await?;
+    let updated =
+        service::update_integration(&store, &sync, &project_id, &provider_id, patch).await?;
     Ok(HttpResponse::Ok().json(IntegrationResponse::from(&updated)))
 }
 

@@ -5,6 +5,7 @@ use actix_web::web;
 mod extract;
 mod health;
 mod integrations;
+mod sync;
 mod users;
 
 pub use extract::{json_config, not_found, path_config, query_config};
@@ -24,6 +25,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/integrations")
                         .get(integrations::list_integrations)
                         .post(integrations::create_integration)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations/revenuecat/sync/{user_id}")
+                        .post(sync::sync_user)
                         .default_service(web::to(extract::method_not_allowed)),
                 )
                 .service(

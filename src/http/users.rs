@@ -113,9 +113,11 @@ fn parse_list_query(query_string: &str) -> Result<ListUsersQuery, ApiError> {
                         .filters
                         .push((property.to_owned(), value.into_owned()));
                 }
-                _ => return Err(ApiError::BadRequest(format!(
+                _ => {
+                    return Err(ApiError::BadRequest(format!(
                     "Unknown query parameter: {other} (expected cursor, limit or property.<key>)"
-                ))),
+                )))
+                }
             },
         }
     }

@@ -52,7 +52,9 @@ impl JobQueue {
     ) -> Result<(), JobQueueError> {
         let task = TaskBuilder::new(task).run_after(delay).build();
         let result = match self.clone() {
-            JobQueue::Sqlite(mut storage) => storage.push_task(task).await.map_err(|e| e.to_string()),
+            JobQueue::Sqlite(mut storage) => {
+                storage.push_task(task).await.map_err(|e| e.to_string())
+            }
             JobQueue::Postgres(mut storage) => {
                 storage.push_task(task).await.map_err(|e| e.to_string())
             }

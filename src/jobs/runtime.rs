@@ -141,7 +141,9 @@ async fn run_sweeper(ctx: Arc<JobContext>, mut stopped: watch::Receiver<bool>) {
         match ctx.store.overdue_user_resyncs(OVERDUE_MS, 500).await {
             Ok(rows) => {
                 for row in rows {
-                    let task = UserResyncTask { resync_id: row.id.clone() };
+                    let task = UserResyncTask {
+                        resync_id: row.id.clone(),
+                    };
                     if let Err(e) = ctx.queue.push_user_resync(task, Duration::ZERO).await {
                         tracing::warn!(error = %e, resync_id = %row.id, "sweeper could not re-enqueue");
                     } else {
@@ -149,7 +151,9 @@ async fn run_sweeper(ctx: Arc<JobContext>, mut stopped: watch::Receiver<bool>) {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error.cause_chain = ?e, "sweeper could not read overdue resyncs"),
+            Err(e) => {
+                tracing::warn!(error.cause_chain = ?e, "sweeper could not read overdue resyncs")
+            }
         }
     }
 }

@@ -1,12 +1,26 @@
 //! `revenuecat_user_resync`: fetch one user's state from RevenueCat and apply it.
+//!
+//! Retries are ours, not apalis's (whose storage retries immediately, without backoff): a
+//! failed attempt puts the row back to `pending` with an exponential, jittered `run_after`
+//! and pushes a delayed task. After [`MAX_ATTEMPTS`] the row ends `failed` with its error.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use apalis::prelude::{BoxDynError, Data};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::JobQueue;
-use crate::store::Store;
+use super::{JobQueue, JobQueueError};
+use crate::services::revenuecat_sync::{RevenueCatSync, SyncError};
+use crate::store::resyncs::{ResyncOutcome, ResyncRequest, UserResync};
+use crate::store::subscriber_state::ApplyMode;
+use crate::store::{Store, StoreError};
+use crate::timestamp::now_ms;
+
+pub const MAX_ATTEMPTS: i64 = 8;
+const FIRST_RETRY: Duration = Duration::from_secs(10);
+const MAX_RETRY: Duration = Duration::from_secs(600);
 
 /// What the task carries: only our row id. Everything else is read from the row when the
 /// task runs, so a stale or duplicated task cannot do harm.
@@ -19,6 +33,42 @@ pub struct UserResyncTask {
 pub struct JobContext {
     pub store: Store,
     pub queue: JobQueue,
+    pub sync: RevenueCatSync,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] JobQueueError),
+}
+
+/// Requests a resync of one user after `delay`, joining a pending request if there is one
+/// (so a burst of events for a user costs one RevenueCat fetch). Durable once this returns:
+/// the row is committed, and if the push is lost the sweeper pushes it again.
+pub async fn request(
+    store: &Store,
+    queue: &JobQueue,
+    project_id: &str,
+    user_id: &str,
+    reason: &str,
+    delay: Duration,
+) -> Result<ResyncRequest, EnqueueError> {
+    let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    let request = store
+        .request_user_resync(project_id, user_id, reason, delay_ms)
+        .await?;
+    if let ResyncRequest::Created { id, .. } = &request {
+        let task = UserResyncTask {
+            resync_id: id.clone(),
+        };
+        if let Err(e) = queue.push_user_resync(task, delay).await {
+            // The committed row is the promise; the sweeper will push it.
+            tracing::warn!(error = %e, resync_id = %id, "push failed; the sweeper will retry");
+        }
+    }
+    Ok(request)
 }
 
 pub async fn handle(task: UserResyncTask, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
@@ -26,9 +76,83 @@ pub async fn handle(task: UserResyncTask, ctx: Data<Arc<JobContext>>) -> Result<
         tracing::debug!(resync_id = %task.resync_id, "nothing to claim (done, superseded or running)");
         return Ok(());
     };
-    tracing::info!(resync_id = %row.id, project_id = %row.project_id, user_id = %row.user_id, attempt = row.attempts, "user resync");
-    ctx.store
-        .finish_user_resync(&row.id, crate::store::resyncs::ResyncOutcome::Succeeded, None)
-        .await?;
+    let result = ctx
+        .sync
+        .sync_user(&row.project_id, &row.user_id, ApplyMode::UnlessNewer)
+        .await;
+    settle(&ctx, &row, result.map(|_| ())).await?;
     Ok(())
+}
+
+/// Records how an attempt ended, scheduling the next one for transient failures.
+async fn settle(
+    ctx: &JobContext,
+    row: &UserResync,
+    result: Result<(), SyncError>,
+) -> Result<(), StoreError> {
+    let store = &ctx.store;
+    let error = match result {
+        Ok(()) => {
+            return store
+                .finish_user_resync(&row.id, ResyncOutcome::Succeeded, None)
+                .await
+        }
+        Err(e) => e,
+    };
+    let message = error.to_string();
+    match error {
+        SyncError::Store(e) => Err(e),
+        SyncError::NotConfigured | SyncError::SubscriberNotFound | SyncError::AnonymousUser => {
+            tracing::info!(resync_id = %row.id, reason = %message, "user resync skipped");
+            store
+                .finish_user_resync(&row.id, ResyncOutcome::Skipped, Some(&message))
+                .await
+        }
+        SyncError::KeyRejected(_) | SyncError::Upstream(_) if row.attempts >= MAX_ATTEMPTS => {
+            tracing::error!(resync_id = %row.id, error = %message, "user resync failed for good");
+            store
+                .finish_user_resync(&row.id, ResyncOutcome::Failed, Some(&message))
+                .await
+        }
+        SyncError::KeyRejected(_) | SyncError::Upstream(_) => {
+            let delay = retry_delay(row.attempts);
+            let run_after = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+            tracing::warn!(resync_id = %row.id, attempt = row.attempts, retry_in = ?delay, error = %message, "user resync will retry");
+            if store
+                .reschedule_user_resync(&row.id, run_after, &message)
+                .await?
+            {
+                let task = UserResyncTask {
+                    resync_id: row.id.clone(),
+                };
+                if let Err(e) = ctx.queue.push_user_resync(task, delay).await {
+                    tracing::warn!(error = %e, "retry push failed; the sweeper will retry");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// 10 s, 20 s, 40 s … capped at 10 min, with ±20 % jitter so retries of many users spread.
+fn retry_delay(attempt: i64) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
+    let base = FIRST_RETRY
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_RETRY);
+    base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_delays_grow_and_cap() {
+        assert!(
+            retry_delay(1) >= Duration::from_secs(8) && retry_delay(1) <= Duration::from_secs(12)
+        );
+        assert!(retry_delay(3) >= Duration::from_secs(32));
+        assert!(retry_delay(30) <= Duration::from_secs(720));
+    }
 }

@@ -9,6 +9,7 @@ use crate::domain::integration::{
     ProviderDefinition,
 };
 use crate::error::ApiError;
+use crate::services::revenuecat_sync::{RevenueCatSync, SyncError};
 use crate::store::crypto::secret_digest;
 use crate::store::integrations::{CreateIntegrationOutcome, IntegrationUpdate, NewIntegration};
 use crate::store::Store;
@@ -39,8 +40,29 @@ fn generate_webhook_secret() -> SecretString {
     SecretString::from(format!("whsec_{}", hex::encode(bytes)))
 }
 
+/// Checks the credentials with the provider before anything is stored, and returns the
+/// provider's own project id (RevenueCat secret keys belong to exactly one project).
+async fn verify_credentials(
+    sync: &RevenueCatSync,
+    provider: &ProviderDefinition,
+    config: &IntegrationConfig,
+) -> Result<Option<String>, ApiError> {
+    if provider.id != crate::domain::integration::REVENUECAT {
+        return Ok(None);
+    }
+    let key = SecretString::from(config.get("api_key").unwrap_or_default().to_owned());
+    match sync.resolve_project(&key).await {
+        Ok(project) => Ok(Some(project)),
+        Err(SyncError::KeyRejected(message)) => Err(ApiError::BadRequest(format!(
+            "RevenueCat rejected the API key: {message}"
+        ))),
+        Err(other) => Err(other.into()),
+    }
+}
+
 pub async fn create_integration(
     store: &Store,
+    sync: &RevenueCatSync,
     project_id: &str,
     provider_id: &str,
     config_input: &Map<String, Value>,
@@ -48,6 +70,7 @@ pub async fn create_integration(
     let provider = supported_provider(provider_id)?;
     let config = parse_config_input(provider, config_input)?;
     validate_complete(provider, &config)?;
+    let provider_project_id = verify_credentials(sync, provider, &config).await?;
     let webhook_secret = provider.uses_webhooks.then(generate_webhook_secret);
     let secret_hash = webhook_secret
         .as_ref()
@@ -58,7 +81,7 @@ pub async fn create_integration(
             provider: provider.id,
             config: &config,
             webhook_secret_hash: secret_hash.as_deref(),
-            provider_project_id: None,
+            provider_project_id: provider_project_id.as_deref(),
         })
         .await?;
     match outcome {
@@ -81,6 +104,7 @@ pub struct IntegrationPatch<'a> {
 
 pub async fn update_integration(
     store: &Store,
+    sync: &RevenueCatSync,
     project_id: &str,
     provider_id: &str,
     patch: IntegrationPatch<'_>,
@@ -90,6 +114,8 @@ pub async fn update_integration(
         Some(input) => parse_config_input(provider, input)?,
         None => IntegrationConfig::default(),
     };
+    // Verified once, outside the retry loop: the new credentials do not depend on the row.
+    let mut verified: Option<(IntegrationConfig, Option<String>)> = None;
     for _ in 0..UPDATE_ATTEMPTS {
         let current = store
             .get_active_integration(project_id, provider.id)
@@ -98,10 +124,21 @@ pub async fn update_integration(
         let mut merged = current.config.clone();
         merged.0.extend(changes.0.clone());
         validate_complete(provider, &merged)?;
+        let mut provider_project_id = current.provider_project_id.clone();
+        if merged != current.config {
+            provider_project_id = match &verified {
+                Some((config, project)) if *config == merged => project.clone(),
+                _ => {
+                    let project = verify_credentials(sync, provider, &merged).await?;
+                    verified = Some((merged.clone(), project.clone()));
+                    project
+                }
+            };
+        }
         let update = IntegrationUpdate {
             config: &merged,
             enabled: patch.enabled.unwrap_or(current.enabled),
-            provider_project_id: current.provider_project_id.as_deref(),
+            provider_project_id: provider_project_id.as_deref(),
             expected_revision: current.revision,
         };
         if let Some(updated) = store.update_integration(&current, update).await? {

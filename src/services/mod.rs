@@ -1,3 +1,4 @@
 //! Use cases behind the HTTP handlers: validation, orchestration and store calls.
 
 pub mod integrations;
+pub mod revenuecat_sync;

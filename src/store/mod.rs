@@ -17,6 +17,7 @@ pub mod integrations;
 pub mod postgres;
 pub mod resyncs;
 pub mod sqlite;
+pub mod subscriber_state;
 pub mod tenancy;
 pub mod users;
 

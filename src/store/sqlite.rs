@@ -39,3 +39,6 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
 pub const MERGE_PROPERTIES: &str = "json_patch(app_users.properties, $5)";
 /// A property object with the patch's `null`s removed, for rows being inserted.
 pub const NEW_PROPERTIES: &str = "json_patch('{}', $4)";
+
+/// The larger of two integers (`max` is SQLite's scalar form).
+pub const GREATEST: &str = "max";

@@ -99,6 +99,7 @@ async fn another_teams_project_is_indistinguishable_from_absence() {
 async fn jwt_roles_gate_writes_and_teams_gate_visibility() {
     let app = spawn_app().await;
     let url = app.project_url("/integrations");
+    app.fake.add_api_key("sk_jwt");
     let body = json!({"provider": "revenuecat", "config": {"api_key": "sk_jwt"}});
 
     let member = jwt(

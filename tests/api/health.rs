@@ -1,4 +1,4 @@
-use crate::helpers::{spawn_app, status_json};
+use crate::helpers::{spawn_api_only_app, spawn_app, status_json};
 
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok() {
@@ -13,7 +13,7 @@ async fn healthz_and_readyz_answer_ok() {
 
 #[tokio::test]
 async fn readyz_reports_an_unreachable_database() {
-    let app = spawn_app().await;
+    let app = spawn_api_only_app().await;
     app.store.close().await;
     let (status, body) =
         status_json(app.client.get(app.url("/readyz")).send().await.unwrap()).await;

@@ -8,7 +8,8 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use rcsync::auth::api_key::generate_api_key;
 use rcsync::config::RawSettings;
 use rcsync::domain::permission::Permission;
-use rcsync::startup::{open_store, Application};
+use rcsync::fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
+use rcsync::startup::{open_store, Application, Role};
 use rcsync::store::tenancy::NewApiKey;
 use rcsync::store::Store;
 use secrecy::ExposeSecret;
@@ -70,6 +71,8 @@ impl TestDatabase {
 
 pub struct TestApp {
     pub address: String,
+    /// RevenueCat, replaced at the HTTP boundary only.
+    pub fake: FakeRevenueCat,
     pub client: reqwest::Client,
     pub store: Store,
     pub db: TestDatabase,
@@ -83,12 +86,47 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp {
+    spawn_app_with_fake(FakeConfig::default(), customize).await
+}
+
+/// The HTTP API without job workers (`rcsync serve --no-workers`).
+pub async fn spawn_api_only_app() -> TestApp {
+    spawn(FakeConfig::default(), Role::ApiOnly, |_| {}).await
+}
+
+/// A fake whose dataset holds `customers` generated customers (seeded, deterministic).
+pub fn fake_with_dataset(customers: usize) -> FakeConfig {
+    FakeConfig {
+        dataset: Some(DatasetSpec {
+            customers,
+            subscriber_share: 1.0,
+            seed: 7,
+            anonymous_aliases: 3,
+        }),
+        ..FakeConfig::default()
+    }
+}
+
+pub async fn spawn_app_with_fake(
+    fake_config: FakeConfig,
+    customize: impl FnOnce(&mut RawSettings),
+) -> TestApp {
+    spawn(fake_config, Role::ApiAndWorkers, customize).await
+}
+
+async fn spawn(
+    fake_config: FakeConfig,
+    role: Role,
+    customize: impl FnOnce(&mut RawSettings),
+) -> TestApp {
     // Logs are noise in a passing run; `TEST_LOG=1 cargo test` shows them.
     if std::env::var_os("TEST_LOG").is_some() {
         rcsync::telemetry::init(rcsync::config::LogFormat::Pretty);
     }
     let db = TestDatabase::create().await;
+    let fake = FakeRevenueCat::start(fake_config).expect("start fake RevenueCat");
     let mut raw = db.raw_settings();
+    raw.revenuecat_api_url = fake.base_url();
     customize(&mut raw);
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let port = listener.local_addr().unwrap().port();
@@ -97,7 +135,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp
     }
     let settings = raw.resolve().expect("test settings");
     let store = open_store(&settings).await.expect("open store");
-    let app = Application::build_with(settings, store.clone(), listener).expect("build app");
+    let app = Application::build_with(settings, store.clone(), listener, role).expect("build app");
     tokio::spawn(app.run_until_stopped());
 
     let team_id = uuid::Uuid::new_v4().to_string();
@@ -109,6 +147,7 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp
         .unwrap();
     let mut app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
+        fake,
         client: reqwest::Client::new(),
         store,
         db,
@@ -173,7 +212,9 @@ impl TestApp {
         self.client.delete(url).bearer_auth(&self.api_key)
     }
 
+    /// Creates the integration with a key the fake RevenueCat accepts.
     pub async fn create_revenuecat_integration(&self, api_key: &str) -> Value {
+        self.fake.add_api_key(api_key);
         let response = self
             .post(
                 &self.project_url("/integrations"),

@@ -150,6 +150,7 @@ async fn invalid_create_requests_are_400_with_a_reason() {
 #[tokio::test]
 async fn user_supplied_webhook_secret_is_ignored() {
     let app = spawn_app().await;
+    app.fake.add_api_key("sk_abc");
     let (status, body) = create(
         &app,
         json!({"provider": "revenuecat", "config": {"api_key": "sk_abc", "webhook_secret": "whsec_mine"}}),
@@ -167,6 +168,7 @@ async fn user_supplied_webhook_secret_is_ignored() {
 async fn second_active_integration_is_409() {
     let app = spawn_app().await;
     app.create_revenuecat_integration("sk_one").await;
+    app.fake.add_api_key("sk_two");
     let (status, body) = create(
         &app,
         json!({"provider": "revenuecat", "config": {"api_key": "sk_two"}}),
@@ -179,6 +181,7 @@ async fn second_active_integration_is_409() {
 #[tokio::test]
 async fn concurrent_identical_creates_yield_exactly_one_201() {
     let app = spawn_app().await;
+    app.fake.add_api_key("sk_race");
     let body = json!({"provider": "revenuecat", "config": {"api_key": "sk_race"}});
     let requests = (0..20).map(|_| app.post(&app.project_url("/integrations"), &body).send());
     let statuses: Vec<u16> = futures::future::join_all(requests)
@@ -202,6 +205,7 @@ async fn concurrent_identical_creates_yield_exactly_one_201() {
 async fn patch_merges_config_and_validates_the_result() {
     let app = spawn_app().await;
     app.create_revenuecat_integration("sk_original").await;
+    app.fake.add_api_key("rk_rotated");
     let url = app.project_url("/integrations/revenuecat");
 
     let (status, body) = status_json(

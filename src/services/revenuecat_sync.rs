@@ -1,0 +1,235 @@
+//! Syncing users from RevenueCat's REST API v2: the single-user sync behind
+//! `POST …/revenuecat/sync/:userId` and the `revenuecat_user_resync` job.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use secrecy::SecretString;
+
+use crate::domain::app_user::is_anonymous_id;
+use crate::domain::integration::{Integration, REVENUECAT};
+use crate::revenuecat::{
+    map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
+};
+use crate::store::subscriber_state::ApplyMode;
+use crate::store::{Store, StoreError};
+use crate::timestamp::now_ms;
+
+/// Entitlements and products change rarely and cost the 60/min Project Configuration budget:
+/// one fetch per project per TTL serves every sync in between.
+const CATALOG_TTL: Duration = Duration::from_secs(300);
+/// A verified key's project is remembered briefly, so a burst of creates/PATCHes with one
+/// key spends one Project Configuration call rather than one each.
+const KEY_PROJECT_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("RevenueCat integration is not configured or is disabled for this project")]
+    NotConfigured,
+    #[error("Anonymous RevenueCat ids cannot be synced; sync the identified app user id")]
+    AnonymousUser,
+    #[error("Subscriber not found in RevenueCat")]
+    SubscriberNotFound,
+    #[error("RevenueCat rejected the API key: {0}")]
+    KeyRejected(String),
+    #[error("RevenueCat API error: {0}")]
+    Upstream(#[source] RevenueCatError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RevenueCatError> for SyncError {
+    fn from(err: RevenueCatError) -> Self {
+        if err.is_unauthorized() {
+            SyncError::KeyRejected(err.message())
+        } else {
+            SyncError::Upstream(err)
+        }
+    }
+}
+
+/// The result of a sync: the properties written (removed keys are not listed).
+#[derive(Debug, Clone)]
+pub struct SyncedUser {
+    pub user_id: String,
+    pub patch: PropertyPatch,
+    /// False when a background resync found newer state already applied and wrote nothing.
+    pub applied: bool,
+    /// True when `/subscriptions` kept failing and only entitlements were written.
+    pub entitlements_only: bool,
+}
+
+#[derive(Clone)]
+pub struct RevenueCatSync {
+    store: Store,
+    client: RevenueCatClient,
+    catalogs: Arc<Mutex<HashMap<String, (Instant, Arc<Catalog>)>>>,
+    /// Held across the lookup: concurrent verifications of one key wait for the first.
+    key_projects: Arc<tokio::sync::Mutex<HashMap<KeyFingerprint, (Instant, String)>>>,
+}
+
+impl RevenueCatSync {
+    pub fn new(store: Store, client: RevenueCatClient) -> Self {
+        Self {
+            store,
+            client,
+            catalogs: Arc::default(),
+            key_projects: Arc::default(),
+        }
+    }
+
+    pub fn client(&self) -> &RevenueCatClient {
+        &self.client
+    }
+
+    /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped).
+    pub async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
+        let fingerprint = KeyFingerprint::of(api_key);
+        let mut known = self.key_projects.lock().await;
+        if let Some((at, project)) = known.get(&fingerprint) {
+            if at.elapsed() < KEY_PROJECT_TTL {
+                return Ok(project.clone());
+            }
+        }
+        let project = self
+            .client
+            .list_projects(api_key)
+            .await?
+            .into_iter()
+            .next()
+            .map(|p| p.id)
+            .ok_or_else(|| SyncError::KeyRejected("the key has access to no project".into()))?;
+        known.insert(fingerprint, (Instant::now(), project.clone()));
+        Ok(project)
+    }
+
+    /// The enabled RevenueCat integration of a project, with its key and RevenueCat project.
+    async fn connection(&self, project_id: &str) -> Result<Connection, SyncError> {
+        let integration = self
+            .store
+            .get_active_integration(project_id, REVENUECAT)
+            .await?
+            .filter(|i| i.enabled)
+            .ok_or(SyncError::NotConfigured)?;
+        let api_key = integration
+            .config
+            .get("api_key")
+            .map(|k| SecretString::from(k.to_owned()))
+            .ok_or(SyncError::NotConfigured)?;
+        let rc_project = match &integration.provider_project_id {
+            Some(id) => id.clone(),
+            None => self.resolve_project(&api_key).await?,
+        };
+        Ok(Connection {
+            integration,
+            api_key,
+            rc_project,
+        })
+    }
+
+    async fn catalog(&self, connection: &Connection) -> Result<Arc<Catalog>, SyncError> {
+        // Keyed by revision too: a rotated key may point at a different RevenueCat project.
+        let cache_key = format!(
+            "{}:{}:{}",
+            connection.integration.id, connection.integration.revision, connection.rc_project
+        );
+        if let Some((fetched, catalog)) =
+            self.catalogs.lock().expect("catalog cache").get(&cache_key)
+        {
+            if fetched.elapsed() < CATALOG_TTL {
+                return Ok(catalog.clone());
+            }
+        }
+        let catalog = Arc::new(
+            self.client
+                .fetch_catalog(&connection.api_key, &connection.rc_project)
+                .await?,
+        );
+        self.catalogs
+            .lock()
+            .expect("catalog cache")
+            .insert(cache_key, (Instant::now(), catalog.clone()));
+        Ok(catalog)
+    }
+
+    /// Fetches one user from RevenueCat and merges the mapped `rc_*` properties onto them.
+    pub async fn sync_user(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        mode: ApplyMode,
+    ) -> Result<SyncedUser, SyncError> {
+        if is_anonymous_id(user_id) {
+            return Err(SyncError::AnonymousUser);
+        }
+        let connection = self.connection(project_id).await?;
+        let catalog = self.catalog(&connection).await?;
+        let as_of = now_ms();
+        let data = self
+            .client
+            .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id)
+            .await?
+            .ok_or(SyncError::SubscriberNotFound)?;
+        let patch = map_customer(&data, &catalog);
+        let applied = self
+            .store
+            .apply_resync_patch(project_id, user_id, &patch, as_of, mode)
+            .await?;
+        Ok(SyncedUser {
+            user_id: user_id.to_owned(),
+            patch,
+            applied,
+            entitlements_only: data.is_entitlements_only(),
+        })
+    }
+
+    /// Resolves any id (anonymous ids included) to RevenueCat's canonical customer id.
+    pub async fn canonical_customer_id(
+        &self,
+        project_id: &str,
+        customer_id: &str,
+    ) -> Result<Option<String>, SyncError> {
+        let connection = self.connection(project_id).await?;
+        let customer = self
+            .client
+            .get_customer(&connection.api_key, &connection.rc_project, customer_id)
+            .await?;
+        Ok(customer.map(|c| c.id))
+    }
+}
+
+struct Connection {
+    integration: Integration,
+    api_key: SecretString,
+    rc_project: String,
+}
+
+impl From<SyncError> for crate::error::ApiError {
+    fn from(err: SyncError) -> Self {
+        use crate::error::ApiError;
+        use serde_json::{json, Map};
+        match err {
+            SyncError::NotConfigured | SyncError::SubscriberNotFound => {
+                ApiError::NotFound(err.to_string())
+            }
+            SyncError::AnonymousUser => ApiError::BadRequest(err.to_string()),
+            SyncError::KeyRejected(_) => ApiError::BadGateway {
+                message: err.to_string(),
+                extra: Map::new(),
+            },
+            SyncError::Upstream(ref source) => {
+                let mut extra = Map::new();
+                if let Some(status) = source.status() {
+                    extra.insert("revenuecat_status".into(), json!(status));
+                }
+                extra.insert("revenuecat_message".into(), json!(source.message()));
+                ApiError::BadGateway {
+                    message: format!("RevenueCat API error: {}", source.message()),
+                    extra,
+                }
+            }
+            SyncError::Store(e) => ApiError::from(e),
+        }
+    }
+}
