@@ -13,7 +13,7 @@ use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
 use crate::config::{Settings, API_BODY_LIMIT, RC_CONFIG_RATE_LIMIT};
 use crate::http;
-use crate::jobs::user_resync::JobContext;
+use crate::jobs::JobContext;
 use crate::jobs::{JobQueue, JobRuntime, WorkerHealth};
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
 use crate::services::revenuecat_sync::RevenueCatSync;

@@ -30,6 +30,9 @@ CREATE TABLE webhook_events (
     status              TEXT NOT NULL,
     status_detail       TEXT,
     processed_at        BIGINT,
+    -- Anonymous-id resolution (status 'pending_resolution') retries.
+    attempts            BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at     BIGINT,
     PRIMARY KEY (project_id, event_id)
 );
 CREATE INDEX webhook_events_status ON webhook_events(status, received_at);

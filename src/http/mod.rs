@@ -7,6 +7,7 @@ mod health;
 mod integrations;
 mod sync;
 mod users;
+mod webhooks;
 
 pub use extract::{json_config, not_found, path_config, query_config};
 
@@ -14,6 +15,11 @@ pub use extract::{json_config, not_found, path_config, query_config};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .service(
+            web::resource("/v1/webhooks/revenuecat/{project_id}")
+                .post(webhooks::receive_revenuecat)
+                .default_service(web::to(extract::method_not_allowed)),
+        )
         .service(
             web::scope("/v1/projects/{project_id}")
                 .service(

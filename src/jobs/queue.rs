@@ -6,11 +6,11 @@ use apalis::prelude::{TaskBuilder, TaskSink};
 use apalis_postgres::PostgresStorage;
 use apalis_sqlite::SqliteStorage;
 
-use super::user_resync::UserResyncTask;
+use super::Task;
 use crate::store::{Backend, Store};
 
-/// Queue name of the per-user resync tasks (shared by every process on the database).
-pub const USER_RESYNC_QUEUE: &str = "rcsync.user_resync";
+/// Queue name of rcsync's tasks (shared by every process on the database).
+pub const TASK_QUEUE: &str = "rcsync.tasks";
 
 #[derive(Debug, thiserror::Error)]
 #[error("could not enqueue a background task: {0}")]
@@ -19,8 +19,8 @@ pub struct JobQueueError(String);
 /// Where tasks are pushed. Cheap to clone; one per process.
 #[derive(Clone)]
 pub enum JobQueue {
-    Sqlite(SqliteStorage<UserResyncTask>),
-    Postgres(PostgresStorage<UserResyncTask>),
+    Sqlite(SqliteStorage<Task>),
+    Postgres(PostgresStorage<Task>),
 }
 
 impl JobQueue {
@@ -45,11 +45,7 @@ impl JobQueue {
         result.map_err(|e| JobQueueError(format!("apalis migrations: {e}")))
     }
 
-    pub async fn push_user_resync(
-        &self,
-        task: UserResyncTask,
-        delay: Duration,
-    ) -> Result<(), JobQueueError> {
+    pub async fn push(&self, task: Task, delay: Duration) -> Result<(), JobQueueError> {
         let task = TaskBuilder::new(task).run_after(delay).build();
         let result = match self.clone() {
             JobQueue::Sqlite(mut storage) => {

@@ -17,8 +17,7 @@ use apalis::layers::WorkerBuilderExt;
 use apalis::prelude::{BackendExt, Monitor, WorkerBuilder};
 use tokio::sync::watch;
 
-use super::user_resync::{self, JobContext, UserResyncTask};
-use super::JobQueue;
+use super::{JobContext, JobQueue, Task};
 
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const MISSED_HEARTBEATS: usize = 3;
@@ -30,14 +29,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub fn sqlite_config() -> apalis_sqlite::Config {
     apalis_sqlite::Config::default()
-        .queue(super::queue::USER_RESYNC_QUEUE)
+        .queue(super::queue::TASK_QUEUE)
         .heartbeat_interval(HEARTBEAT)
         .missed_heartbeats(MISSED_HEARTBEATS)
 }
 
 pub fn postgres_config() -> apalis_postgres::Config {
     apalis_postgres::Config::default()
-        .queue(super::queue::USER_RESYNC_QUEUE)
+        .queue(super::queue::TASK_QUEUE)
         .heartbeat_interval(HEARTBEAT)
         .missed_heartbeats(MISSED_HEARTBEATS)
 }
@@ -105,14 +104,14 @@ async fn run_monitor(ctx: Arc<JobContext>, stopped: watch::Receiver<bool>, healt
                 .backend(storage.clone().poll_with_interval(POLL_INTERVAL))
                 .data(ctx.clone())
                 .concurrency(WORKER_CONCURRENCY)
-                .build(user_resync::handle)
+                .build(super::handle)
         }),
         JobQueue::Postgres(storage) => Monitor::new().register(move |_| {
             WorkerBuilder::new(unique_worker_name())
                 .backend(storage.clone().poll_with_interval(POLL_INTERVAL))
                 .data(ctx.clone())
                 .concurrency(WORKER_CONCURRENCY)
-                .build(user_resync::handle)
+                .build(super::handle)
         }),
     };
     let monitor = monitor
@@ -138,22 +137,37 @@ async fn run_sweeper(ctx: Arc<JobContext>, mut stopped: watch::Receiver<bool>) {
             _ = stopped.wait_for(|s| *s) => return,
             _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
         }
-        match ctx.store.overdue_user_resyncs(OVERDUE_MS, 500).await {
-            Ok(rows) => {
-                for row in rows {
-                    let task = UserResyncTask {
-                        resync_id: row.id.clone(),
-                    };
-                    if let Err(e) = ctx.queue.push_user_resync(task, Duration::ZERO).await {
-                        tracing::warn!(error = %e, resync_id = %row.id, "sweeper could not re-enqueue");
-                    } else {
-                        tracing::info!(resync_id = %row.id, "re-enqueued an overdue user resync");
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error.cause_chain = ?e, "sweeper could not read overdue resyncs")
-            }
+        if let Err(e) = sweep(&ctx).await {
+            tracing::warn!(error.cause_chain = ?e, "sweeper could not read overdue work");
         }
     }
+}
+
+/// Re-pushes work whose task should have run by now (lost between commit and push, or held
+/// by a worker that died).
+async fn sweep(ctx: &JobContext) -> Result<(), crate::store::StoreError> {
+    let mut tasks: Vec<Task> = ctx
+        .store
+        .overdue_user_resyncs(OVERDUE_MS, 500)
+        .await?
+        .into_iter()
+        .map(|row| Task::UserResync { resync_id: row.id })
+        .collect();
+    tasks.extend(
+        ctx.store
+            .overdue_event_resolutions(OVERDUE_MS, 500)
+            .await?
+            .into_iter()
+            .map(|(project_id, event_id)| Task::ResolveWebhookEvent {
+                project_id,
+                event_id,
+            }),
+    );
+    for task in tasks {
+        tracing::info!(?task, "re-enqueueing overdue work");
+        if let Err(e) = ctx.queue.push(task, Duration::ZERO).await {
+            tracing::warn!(error = %e, "sweeper could not re-enqueue");
+        }
+    }
+    Ok(())
 }

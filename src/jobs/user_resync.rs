@@ -4,15 +4,12 @@
 //! failed attempt puts the row back to `pending` with an exponential, jittered `run_after`
 //! and pushes a delayed task. After [`MAX_ATTEMPTS`] the row ends `failed` with its error.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use apalis::prelude::{BoxDynError, Data};
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-use super::{JobQueue, JobQueueError};
-use crate::services::revenuecat_sync::{RevenueCatSync, SyncError};
+use super::{JobContext, JobQueue, JobQueueError, Task};
+use crate::services::revenuecat_sync::SyncError;
 use crate::store::resyncs::{ResyncOutcome, ResyncRequest, UserResync};
 use crate::store::subscriber_state::ApplyMode;
 use crate::store::{Store, StoreError};
@@ -21,20 +18,6 @@ use crate::timestamp::now_ms;
 pub const MAX_ATTEMPTS: i64 = 8;
 const FIRST_RETRY: Duration = Duration::from_secs(10);
 const MAX_RETRY: Duration = Duration::from_secs(600);
-
-/// What the task carries: only our row id. Everything else is read from the row when the
-/// task runs, so a stale or duplicated task cannot do harm.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct UserResyncTask {
-    pub resync_id: String,
-}
-
-/// Dependencies of job handlers.
-pub struct JobContext {
-    pub store: Store,
-    pub queue: JobQueue,
-    pub sync: RevenueCatSync,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnqueueError {
@@ -60,28 +43,32 @@ pub async fn request(
         .request_user_resync(project_id, user_id, reason, delay_ms)
         .await?;
     if let ResyncRequest::Created { id, .. } = &request {
-        let task = UserResyncTask {
-            resync_id: id.clone(),
-        };
-        if let Err(e) = queue.push_user_resync(task, delay).await {
-            // The committed row is the promise; the sweeper will push it.
-            tracing::warn!(error = %e, resync_id = %id, "push failed; the sweeper will retry");
-        }
+        push(queue, id, delay).await;
     }
     Ok(request)
 }
 
-pub async fn handle(task: UserResyncTask, ctx: Data<Arc<JobContext>>) -> Result<(), BoxDynError> {
-    let Some(row) = ctx.store.claim_user_resync(&task.resync_id).await? else {
-        tracing::debug!(resync_id = %task.resync_id, "nothing to claim (done, superseded or running)");
+/// Pushes the task of a committed resync row; a failed push is left to the sweeper.
+pub async fn push(queue: &JobQueue, resync_id: &str, delay: Duration) {
+    let task = Task::UserResync {
+        resync_id: resync_id.to_owned(),
+    };
+    if let Err(e) = queue.push(task, delay).await {
+        // The committed row is the promise; the sweeper will push it.
+        tracing::warn!(error = %e, %resync_id, "push failed; the sweeper will retry");
+    }
+}
+
+pub(crate) async fn run(ctx: &JobContext, resync_id: &str) -> Result<(), StoreError> {
+    let Some(row) = ctx.store.claim_user_resync(resync_id).await? else {
+        tracing::debug!(%resync_id, "nothing to claim (done, superseded or running)");
         return Ok(());
     };
     let result = ctx
         .sync
         .sync_user(&row.project_id, &row.user_id, ApplyMode::UnlessNewer)
         .await;
-    settle(&ctx, &row, result.map(|_| ())).await?;
-    Ok(())
+    settle(ctx, &row, result.map(|_| ())).await
 }
 
 /// Records how an attempt ended, scheduling the next one for transient failures.
@@ -122,12 +109,7 @@ async fn settle(
                 .reschedule_user_resync(&row.id, run_after, &message)
                 .await?
             {
-                let task = UserResyncTask {
-                    resync_id: row.id.clone(),
-                };
-                if let Err(e) = ctx.queue.push_user_resync(task, delay).await {
-                    tracing::warn!(error = %e, "retry push failed; the sweeper will retry");
-                }
+                push(&ctx.queue, &row.id, delay).await;
             }
             Ok(())
         }
@@ -135,7 +117,7 @@ async fn settle(
 }
 
 /// 10 s, 20 s, 40 s … capped at 10 min, with ±20 % jitter so retries of many users spread.
-fn retry_delay(attempt: i64) -> Duration {
+pub(crate) fn retry_delay(attempt: i64) -> Duration {
     let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
     let base = FIRST_RETRY
         .saturating_mul(2u32.saturating_pow(exponent))

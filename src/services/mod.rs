@@ -2,3 +2,4 @@
 
 pub mod integrations;
 pub mod revenuecat_sync;
+pub mod webhooks;

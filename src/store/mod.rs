@@ -20,6 +20,7 @@ pub mod sqlite;
 pub mod subscriber_state;
 pub mod tenancy;
 pub mod users;
+pub mod webhook_events;
 
 pub use error::StoreError;
 

@@ -24,6 +24,14 @@ pub struct UserResync {
 
 const COLUMNS: &str = "id, project_id, user_id, reason, status, attempts, run_after, last_error";
 
+/// Inserts a pending request unless one exists for the user; returns the id when inserted.
+/// Binds: id, project_id, user_id, reason, run_after, now.
+pub(crate) const INSERT_PENDING_RESYNC: &str =
+    "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6) \
+     ON CONFLICT (project_id, user_id) WHERE status = 'pending' DO NOTHING \
+     RETURNING id";
+
 /// Whether a request created a new pending row or joined an existing one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResyncRequest {
@@ -64,12 +72,7 @@ impl Store {
         let now = now_ms();
         let run_after = now + delay_ms;
         let inserted: Option<(String,)> = with_pool!(self, pool => {
-            sqlx::query_as(
-                "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6) \
-                 ON CONFLICT (project_id, user_id) WHERE status = 'pending' DO NOTHING \
-                 RETURNING id",
-            )
+            sqlx::query_as(INSERT_PENDING_RESYNC)
             .bind(&id)
             .bind(project_id)
             .bind(user_id)

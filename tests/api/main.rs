@@ -7,3 +7,4 @@ mod helpers;
 mod integrations;
 mod malformed;
 mod users;
+mod webhooks;

@@ -1,0 +1,206 @@
+//! Receiving RevenueCat webhooks: authenticate, validate, then record and apply the event in
+//! one transaction before answering 200.
+//!
+//! Decisions, documented once:
+//! - Ordering: an event is applied only if its `event_timestamp_ms` is newer than the last one
+//!   applied to the user; ties go to the larger event id. Older events are recorded as
+//!   `superseded`.
+//! - The user is `app_user_id` unless it is anonymous, then `original_app_user_id`, then the
+//!   first non-anonymous alias. With only anonymous ids the event waits (`pending_resolution`)
+//!   for a job that asks RevenueCat who the customer is; no user row is ever created for an
+//!   anonymous id.
+//! - Sandbox events are applied like production ones (the webhook setup asks RevenueCat for
+//!   both, so testers see their state); the event log keeps the environment.
+//! - Revenue-affecting events also request a resync of the user 2 s later (debounced: one
+//!   pending resync per user), so revenue and authoritative state follow within seconds.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+
+use crate::domain::app_user::is_anonymous_id;
+use crate::domain::integration::REVENUECAT;
+use crate::error::ApiError;
+use crate::jobs::{user_resync, JobQueue, Task};
+use crate::revenuecat::{
+    is_revenue_affecting, map_webhook_event, EventType, PropertyPatch, WebhookEvent,
+};
+use crate::store::crypto::{digests_match, secret_digest};
+use crate::store::webhook_events::{EventAction, EventOutcome, EventStatus, IncomingEvent};
+use crate::store::Store;
+
+/// Debounce before the follow-up resync of a user touched by a revenue-affecting event.
+pub const RESYNC_DEBOUNCE: Duration = Duration::from_secs(2);
+
+/// What an event means for user state, decided from the payload alone (pure).
+pub enum EventPlan {
+    Apply {
+        user_id: String,
+        patch: PropertyPatch,
+        resync: bool,
+    },
+    Resync(Vec<String>),
+    Resolve,
+    Ignore,
+}
+
+impl EventPlan {
+    pub fn for_event(event: &WebhookEvent) -> Self {
+        if event.event_type == EventType::Transfer {
+            let ids: BTreeSet<String> = event
+                .transferred_from
+                .iter()
+                .chain(&event.transferred_to)
+                .filter(|id| !id.is_empty() && !is_anonymous_id(id))
+                .cloned()
+                .collect();
+            return EventPlan::Resync(ids.into_iter().collect());
+        }
+        let Some(patch) = map_webhook_event(event) else {
+            return EventPlan::Ignore;
+        };
+        match event.identified_user_id() {
+            Some(user_id) => EventPlan::Apply {
+                user_id: user_id.to_owned(),
+                patch,
+                resync: is_revenue_affecting(&event.event_type),
+            },
+            None => EventPlan::Resolve,
+        }
+    }
+
+    pub fn action(&self) -> EventAction<'_> {
+        let debounce_ms = RESYNC_DEBOUNCE.as_millis() as i64;
+        match self {
+            EventPlan::Apply {
+                user_id,
+                patch,
+                resync,
+            } => EventAction::Apply {
+                user_id,
+                patch,
+                resync_delay_ms: resync.then_some(debounce_ms),
+            },
+            EventPlan::Resync(ids) => EventAction::Resync {
+                user_ids: ids.clone(),
+                delay_ms: debounce_ms,
+            },
+            EventPlan::Resolve => EventAction::Resolve,
+            EventPlan::Ignore => EventAction::Ignore,
+        }
+    }
+}
+
+/// 404 unless the project has an enabled RevenueCat integration, 401 unless the header
+/// carries its webhook secret (compared as digests, in constant time).
+pub async fn authenticate(
+    store: &Store,
+    project_id: &str,
+    authorization: Option<&str>,
+) -> Result<(), ApiError> {
+    let integration = store
+        .get_active_integration(project_id, REVENUECAT)
+        .await?
+        .filter(|i| i.enabled)
+        .ok_or_else(|| {
+            ApiError::NotFound(
+                "RevenueCat is not configured or is disabled for this project".into(),
+            )
+        })?;
+    let expected = integration
+        .webhook_secret_hash
+        .ok_or_else(|| ApiError::Unauthorized("Invalid webhook authorization".into()))?;
+    let presented = authorization
+        .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::Unauthorized("Missing Authorization header".into()))?;
+    let presented = SecretString::from(presented.to_owned());
+    if digests_match(
+        &secret_digest(secrecy::ExposeSecret::expose_secret(&presented)),
+        &expected,
+    ) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthorized(
+            "Invalid webhook authorization".into(),
+        ))
+    }
+}
+
+/// Parses and validates a body. Unknown event types and fields are accepted.
+pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ApiError> {
+    let json: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+    let event = json
+        .get("event")
+        .filter(|e| e.is_object())
+        .ok_or_else(|| ApiError::BadRequest("Payload has no `event` object".into()))?;
+    let event: WebhookEvent = serde_json::from_value(event.clone())
+        .map_err(|e| ApiError::BadRequest(format!("Invalid event: {e}")))?;
+    if event.id.trim().is_empty() {
+        return Err(ApiError::BadRequest("event.id must not be empty".into()));
+    }
+    if event.event_type != EventType::Transfer && event.target_user_id().is_none() {
+        return Err(ApiError::BadRequest(
+            "Event has neither app_user_id nor original_app_user_id".into(),
+        ));
+    }
+    Ok(event)
+}
+
+/// Records and applies one delivery; returns once it is committed.
+pub async fn receive(
+    store: &Store,
+    queue: &JobQueue,
+    project_id: &str,
+    body: &[u8],
+) -> Result<EventOutcome, ApiError> {
+    let event = parse_event(body)?;
+    let payload =
+        std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("Body is not UTF-8".into()))?;
+    let plan = EventPlan::for_event(&event);
+    let incoming = IncomingEvent {
+        project_id,
+        event_id: &event.id,
+        event_type: event.event_type.as_str(),
+        app_user_id: event.app_user_id.as_deref(),
+        environment: event.environment.as_ref().map(|e| e.as_str()),
+        timestamp_ms: event.event_timestamp_ms,
+        payload,
+    };
+    let outcome = store.ingest_webhook_event(&incoming, plan.action()).await?;
+    if let EventOutcome::Recorded {
+        status,
+        new_resync_ids,
+    } = &outcome
+    {
+        tracing::info!(event_id = %event.id, event_type = %event.event_type.as_str(), status = status.as_str(), "webhook event recorded");
+        dispatch_follow_ups(queue, project_id, &event.id, *status, new_resync_ids).await;
+    }
+    Ok(outcome)
+}
+
+/// Pushes the tasks for work committed with the event. A failed push is not an error for
+/// RevenueCat: the rows are committed and the sweeper pushes them again.
+pub async fn dispatch_follow_ups(
+    queue: &JobQueue,
+    project_id: &str,
+    event_id: &str,
+    status: EventStatus,
+    new_resync_ids: &[String],
+) {
+    for id in new_resync_ids {
+        user_resync::push(queue, id, RESYNC_DEBOUNCE).await;
+    }
+    if status == EventStatus::PendingResolution {
+        let task = Task::ResolveWebhookEvent {
+            project_id: project_id.to_owned(),
+            event_id: event_id.to_owned(),
+        };
+        if let Err(e) = queue.push(task, Duration::ZERO).await {
+            tracing::warn!(error = %e, %event_id, "resolution push failed; the sweeper will retry");
+        }
+    }
+}
