@@ -60,11 +60,14 @@ pub struct SyncedUser {
     pub entitlements_only: bool,
 }
 
+/// Catalog per (integration, revision, RevenueCat project), with its fetch time.
+type CatalogCache = HashMap<String, (Instant, Arc<Catalog>)>;
+
 #[derive(Clone)]
 pub struct RevenueCatSync {
     store: Store,
     client: RevenueCatClient,
-    catalogs: Arc<Mutex<HashMap<String, (Instant, Arc<Catalog>)>>>,
+    catalogs: Arc<Mutex<CatalogCache>>,
     /// Held across the lookup: concurrent verifications of one key wait for the first.
     key_projects: Arc<tokio::sync::Mutex<HashMap<KeyFingerprint, (Instant, String)>>>,
 }
