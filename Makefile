@@ -2,7 +2,7 @@
 # against whatever DATABASE_URL happens to be set.
 export SQLX_OFFLINE := true
 
-.PHONY: run test test-postgres lint fmt ci
+.PHONY: run test test-postgres lint fmt ci demo bench
 
 ## Run API + worker on the embedded default (SQLite at ./rcsync.db, 127.0.0.1:8080).
 run:
@@ -25,3 +25,11 @@ lint:
 
 ci:
 	bash .ci/run
+
+## Fake RevenueCat + rcsync, create the integration, replay the webhook fixtures, print properties.
+demo:
+	bash scripts/demo.sh
+
+## Benchmarks (release build): webhook ingestion throughput and latency, printed as a table.
+bench:
+	cargo bench --bench webhooks
