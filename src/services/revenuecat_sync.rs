@@ -61,7 +61,8 @@ pub struct SyncedUser {
 }
 
 /// Catalog per (integration, revision, RevenueCat project), with its fetch time.
-type CatalogCache = HashMap<String, (Instant, Arc<Catalog>)>;
+type CatalogSlot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Catalog>)>>>;
+type CatalogCache = HashMap<String, CatalogSlot>;
 
 #[derive(Clone)]
 pub struct RevenueCatSync {
@@ -137,9 +138,17 @@ impl RevenueCatSync {
             "{}:{}:{}",
             connection.integration.id, connection.integration.revision, connection.rc_project
         );
-        if let Some((fetched, catalog)) =
-            self.catalogs.lock().expect("catalog cache").get(&cache_key)
-        {
+        // One slot per key, locked across the fetch: concurrent syncs of a project wait for
+        // the first fetch instead of each spending the 60/min configuration budget.
+        let slot = self
+            .catalogs
+            .lock()
+            .expect("catalog cache")
+            .entry(cache_key)
+            .or_default()
+            .clone();
+        let mut cached = slot.lock().await;
+        if let Some((fetched, catalog)) = cached.as_ref() {
             if fetched.elapsed() < CATALOG_TTL {
                 return Ok(catalog.clone());
             }
@@ -149,10 +158,7 @@ impl RevenueCatSync {
                 .fetch_catalog(&connection.api_key, &connection.rc_project)
                 .await?,
         );
-        self.catalogs
-            .lock()
-            .expect("catalog cache")
-            .insert(cache_key, (Instant::now(), catalog.clone()));
+        *cached = Some((Instant::now(), catalog.clone()));
         Ok(catalog)
     }
 
