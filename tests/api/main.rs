@@ -6,4 +6,5 @@ mod health;
 mod helpers;
 mod integrations;
 mod malformed;
+mod sync;
 mod users;
