@@ -473,8 +473,12 @@ async fn our_limiter_paces_requests_below_the_configured_rate() {
     const OUR_LIMIT: u32 = 120;
     let app = spawn_app_with_fake(fake_with_dataset(40), |s| s.rc_rate_limit = OUR_LIMIT).await;
     app.connect_fake().await;
-    // 20 syncs ≈ 46 requests ≈ 23 s at 2/s: enough to measure, inside the time budget.
-    let users: Vec<String> = (0..20).map(customer_id).collect();
+    // Warm-up: the catalog is cached, so only Customer Information requests follow.
+    let (status, _) = app.sync_user(&customer_id(0)).await;
+    assert_eq!(status, 200);
+    app.fake.clear_log();
+    // 20 syncs ≈ 46 requests ≈ 21 s at 2/s: enough to measure, inside the time budget.
+    let users: Vec<String> = (1..21).map(customer_id).collect();
     let (results, elapsed) = sync_concurrently(&app, &users).await;
     for (user, (status, body)) in users.iter().zip(&results) {
         assert_eq!(*status, 200, "{user}: {body}");
@@ -568,4 +572,31 @@ async fn patching_in_a_rejected_key_is_400_and_keeps_the_old_key() {
     // And the old key still works.
     let (status, body) = app.sync_user(&customer_id(0)).await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test]
+#[ignore = "bug: concurrent syncs on a cold catalog cache each fetch the catalog (no single-flight in RevenueCatSync::catalog)"]
+async fn concurrent_syncs_fetch_the_catalog_once() {
+    let app = spawn_app_with_fake(fake_with_dataset(40), |_| {}).await;
+    app.connect_fake().await;
+    app.fake.clear_log();
+    let users: Vec<String> = (0..10).map(customer_id).collect();
+    let (results, elapsed) = sync_concurrently(&app, &users).await;
+    for (user, (status, body)) in users.iter().zip(&results) {
+        assert_eq!(*status, 200, "{user}: {body}");
+    }
+    let config_calls: Vec<String> = app
+        .fake
+        .request_log()
+        .into_iter()
+        .filter(|r| r.domain == Some(RateLimitDomain::ProjectConfiguration))
+        .map(|r| r.path_and_query)
+        .collect();
+    println!(
+        "cold cache: {} syncs in {elapsed:?} made {} Project Configuration calls",
+        users.len(),
+        config_calls.len()
+    );
+    // One catalog fetch: entitlements + products.
+    assert_eq!(config_calls.len(), 2, "{config_calls:?}");
 }
