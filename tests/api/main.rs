@@ -5,6 +5,7 @@ mod cli;
 mod health;
 mod helpers;
 mod integrations;
+mod jobs;
 mod malformed;
 mod sync;
 mod users;
