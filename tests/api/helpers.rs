@@ -294,7 +294,13 @@ impl TestApp {
             "/integrations/revenuecat/sync/{}",
             encode_segment(user_id)
         ));
-        status_json(self.post(&url, &serde_json::json!({})).send().await.unwrap()).await
+        status_json(
+            self.post(&url, &serde_json::json!({}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     /// `GET …/users/:id` → (status, body).

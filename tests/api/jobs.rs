@@ -65,7 +65,10 @@ async fn an_enqueued_resync_runs_and_writes_the_properties() {
     let app = app_with_integration().await;
     let user = customer_id(0); // Monthly
     let request = enqueue(&app, &user, Duration::ZERO).await;
-    assert!(matches!(request, ResyncRequest::Created { .. }), "{request:?}");
+    assert!(
+        matches!(request, ResyncRequest::Created { .. }),
+        "{request:?}"
+    );
     let done = wait_for_status(&app, &id_of(&request), "succeeded", Duration::from_secs(10)).await;
     assert_eq!(done.attempts, 1);
     assert_eq!(done.last_error, None);
@@ -97,7 +100,12 @@ async fn concurrent_requests_for_one_user_are_deduplicated() {
     wait_for_status(&app, &id, "succeeded", Duration::from_secs(10)).await;
     // Give any stray duplicate task a chance to run before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(customer_fetches(&app, &user), 1, "{:?}", app.fake.request_log());
+    assert_eq!(
+        customer_fetches(&app, &user),
+        1,
+        "{:?}",
+        app.fake.request_log()
+    );
     assert_eq!(row(&app, &id).await.attempts, 1);
 }
 
@@ -106,7 +114,10 @@ async fn an_unknown_subscriber_is_skipped() {
     let app = app_with_integration().await;
     let request = enqueue(&app, "not_in_revenuecat", Duration::ZERO).await;
     let done = wait_for_status(&app, &id_of(&request), "skipped", Duration::from_secs(10)).await;
-    assert_eq!(done.last_error.as_deref(), Some("Subscriber not found in RevenueCat"));
+    assert_eq!(
+        done.last_error.as_deref(),
+        Some("Subscriber not found in RevenueCat")
+    );
     let (status, _) = app.get_user("not_in_revenuecat").await;
     assert_eq!(status, 404, "nothing written");
 }
@@ -128,7 +139,10 @@ async fn revenuecat_down_reschedules_with_backoff_then_succeeds() {
     assert!(error.contains("RevenueCat"), "{error}");
     let wait_ms = retrying.run_after - rcsync::timestamp::now_ms();
     println!("rescheduled: run_after in {wait_ms} ms, last_error = {error}");
-    assert!((5_000..=12_500).contains(&wait_ms), "retry ~10 s later: {wait_ms} ms");
+    assert!(
+        (5_000..=12_500).contains(&wait_ms),
+        "retry ~10 s later: {wait_ms} ms"
+    );
 
     app.fake.clear_faults();
     let done = wait_for_status(&app, &id, "succeeded", Duration::from_secs(25)).await;

@@ -7,5 +7,6 @@ mod helpers;
 mod integrations;
 mod jobs;
 mod malformed;
+mod restart;
 mod sync;
 mod users;

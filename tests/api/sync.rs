@@ -9,9 +9,7 @@ use rcsync::fake_revenuecat::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, TestApp,
-};
+use crate::helpers::{fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, TestApp};
 
 /// 40 customers, every one a subscriber: `user_000001` is Monthly, `user_000002` Yearly, …
 /// following `SUBSCRIBER_CASES` round-robin.
@@ -265,7 +263,10 @@ async fn sync_error_statuses() {
     for anon in &anonymous {
         let (status, body) = app.sync_user(anon).await;
         assert_eq!(status, 400, "{anon}: {body}");
-        assert!(body["error"].as_str().unwrap().contains("Anonymous"), "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("Anonymous"),
+            "{body}"
+        );
     }
 
     // Missing permission.
@@ -310,7 +311,10 @@ async fn sync_error_statuses() {
     assert_eq!(status, 200, "{body}");
     let (status, body) = app.sync_user(&user).await;
     assert_eq!(status, 404, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("disabled"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("disabled"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -366,7 +370,12 @@ async fn subscriptions_failing_falls_back_to_entitlements_only() {
     let p = &stored["properties"];
     assert_eq!(p["rc_subscriber"], "true");
     assert_eq!(p["rc_entitlements"], "premium");
-    for key in ["rc_status", "rc_product", "rc_will_renew", "rc_total_revenue_usd"] {
+    for key in [
+        "rc_status",
+        "rc_product",
+        "rc_will_renew",
+        "rc_total_revenue_usd",
+    ] {
         assert!(p.get(key).is_none(), "{key} not written: {p}");
     }
 }
@@ -384,11 +393,17 @@ async fn a_single_user_sync_costs_two_calls_or_three_with_purchases() {
         assert_eq!(status, 200, "{body}");
         let log = v2_requests(&app.fake);
         let paths: Vec<&str> = log.iter().map(|r| r.path_and_query.as_str()).collect();
-        println!("calls per sync: {case:?} ({user}) = {} {paths:?}", log.len());
+        println!(
+            "calls per sync: {case:?} ({user}) = {} {paths:?}",
+            log.len()
+        );
         assert!(log.iter().all(|r| r.status == 200), "{paths:?}");
         let customer = format!("/customers/{user}");
         assert!(paths[0].ends_with(&customer), "{paths:?}");
-        assert!(paths[1].contains(&format!("{customer}/subscriptions")), "{paths:?}");
+        assert!(
+            paths[1].contains(&format!("{customer}/subscriptions")),
+            "{paths:?}"
+        );
         let expected = match case {
             // Entitlements no subscription explains: purchases tell lifetime from grant.
             DatasetCase::Lifetime | DatasetCase::Promotional => 3,
@@ -396,7 +411,10 @@ async fn a_single_user_sync_costs_two_calls_or_three_with_purchases() {
         };
         assert_eq!(log.len(), expected, "{case:?}: {paths:?}");
         if expected == 3 {
-            assert!(paths[2].contains(&format!("{customer}/purchases")), "{paths:?}");
+            assert!(
+                paths[2].contains(&format!("{customer}/purchases")),
+                "{paths:?}"
+            );
         }
     }
 }
@@ -491,12 +509,14 @@ async fn our_limiter_paces_requests_below_the_configured_rate() {
     // The first 4 go out as a burst; the rest are spaced 60/limit apart.
     let paced_rate = (accepted.len() - 4) as f64 / span;
     let per_minute = paced_rate * 60.0;
-    let max_60 = app
-        .fake
-        .max_accepted_in_window(RateLimitDomain::CustomerInformation, Duration::from_secs(60));
-    let max_10 = app
-        .fake
-        .max_accepted_in_window(RateLimitDomain::CustomerInformation, Duration::from_secs(10));
+    let max_60 = app.fake.max_accepted_in_window(
+        RateLimitDomain::CustomerInformation,
+        Duration::from_secs(60),
+    );
+    let max_10 = app.fake.max_accepted_in_window(
+        RateLimitDomain::CustomerInformation,
+        Duration::from_secs(10),
+    );
     println!(
         "limiter pacing: {} syncs in {elapsed:?}, {} customer requests over {span:.1}s = {paced_rate:.2}/s ({per_minute:.0}/min, limit {OUR_LIMIT}/min), max in 60s = {max_60}, max in 10s = {max_10}, 429s = {}",
         users.len(),
@@ -508,7 +528,10 @@ async fn our_limiter_paces_requests_below_the_configured_rate() {
     // 10 s at 2/s plus the burst allowance.
     assert!(max_10 <= 20 + 4, "max in 10 s = {max_10}");
     assert!(per_minute <= OUR_LIMIT as f64 * 1.05, "{per_minute}/min");
-    assert!(per_minute >= OUR_LIMIT as f64 * 0.8, "paced, not starved: {per_minute}");
+    assert!(
+        per_minute >= OUR_LIMIT as f64 * 0.8,
+        "paced, not starved: {per_minute}"
+    );
 }
 
 #[tokio::test]
@@ -526,7 +549,10 @@ async fn creating_with_a_rejected_key_is_400_and_stores_nothing() {
     .await;
     assert_eq!(status, 400, "{body}");
     let error = body["error"].as_str().unwrap();
-    assert!(error.contains("Invalid API key"), "RevenueCat's message: {error}");
+    assert!(
+        error.contains("Invalid API key"),
+        "RevenueCat's message: {error}"
+    );
     assert!(!error.contains("sk_not_known"), "key not echoed: {error}");
     let (_, list) = status_json(
         app.get(&app.project_url("/integrations"))
