@@ -254,3 +254,64 @@ pub async fn status_json(response: reqwest::Response) -> (u16, Value) {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, body)
 }
+
+/// Percent-encodes one URL path segment (everything but unreserved characters).
+pub fn encode_segment(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or panics with `what` after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+impl TestApp {
+    /// `POST …/integrations/revenuecat/sync/:userId` (the id percent-encoded).
+    pub async fn sync_user(&self, user_id: &str) -> (u16, Value) {
+        let url = self.project_url(&format!(
+            "/integrations/revenuecat/sync/{}",
+            encode_segment(user_id)
+        ));
+        status_json(
+            self.post(&url, &serde_json::json!({}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// `GET …/users/:id` → (status, body).
+    pub async fn get_user(&self, user_id: &str) -> (u16, Value) {
+        let url = self.project_url(&format!("/users/{}", encode_segment(user_id)));
+        status_json(self.get(&url).send().await.unwrap()).await
+    }
+
+    /// Creates the integration with the fake's own (already accepted) key.
+    pub async fn connect_fake(&self) -> Value {
+        self.create_revenuecat_integration(&self.fake.api_key())
+            .await
+    }
+}
