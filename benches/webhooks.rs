@@ -27,11 +27,17 @@ struct Run {
 
 #[tokio::main]
 async fn main() {
-    let requests: usize = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let requests: usize = std::env::var("BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
     let dir = tempfile::tempdir().unwrap();
     let fake = FakeRevenueCat::start(FakeConfig::default()).unwrap();
     let settings = RawSettings {
-        database_url: format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display()),
+        database_url: format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.db").display()
+        ),
         bind: "127.0.0.1:0".into(),
         revenuecat_api_url: fake.base_url(),
         log_format: "pretty".into(),
@@ -42,11 +48,15 @@ async fn main() {
     let store = open_store(&settings).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let app = Application::build_with(settings, store.clone(), listener, Role::ApiAndWorkers).unwrap();
+    let app =
+        Application::build_with(settings, store.clone(), listener, Role::ApiAndWorkers).unwrap();
     tokio::spawn(app.run_until_stopped());
 
     store.create_team("bench", "Bench").await.unwrap();
-    store.create_project("bench", "bench", "Bench").await.unwrap();
+    store
+        .create_project("bench", "bench", "Bench")
+        .await
+        .unwrap();
     let key = generate_api_key();
     store
         .create_api_key(NewApiKey {
@@ -59,7 +69,10 @@ async fn main() {
         })
         .await
         .unwrap();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     let created: Value = client
         .post(format!("{address}/v1/projects/bench/integrations"))
         .bearer_auth(key.key.expose_secret())
@@ -70,16 +83,34 @@ async fn main() {
         .json()
         .await
         .unwrap();
-    let auth = created["webhook_setup"]["authorization_header"].as_str().unwrap().to_owned();
+    let auth = created["webhook_setup"]["authorization_header"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let url = format!("{address}/v1/webhooks/revenuecat/bench");
-    let template: Value = serde_json::from_str(include_str!("../fixtures/webhooks/renewal.json")).unwrap();
+    let template: Value =
+        serde_json::from_str(include_str!("../fixtures/webhooks/renewal.json")).unwrap();
 
-    println!("rcsync webhook ingestion — SQLite (WAL, synchronous=FULL), API + workers in one process");
-    println!("{} distinct RENEWAL events over {USERS} users per run; load generator on the same host\n", requests);
+    println!(
+        "rcsync webhook ingestion — SQLite (WAL, synchronous=FULL), API + workers in one process"
+    );
+    println!(
+        "{} distinct RENEWAL events over {USERS} users per run; load generator on the same host\n",
+        requests
+    );
     println!("| concurrency | requests | non-200 | webhooks/s | p50 ms | p99 ms | max ms | events stored |");
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut sent = 0usize;
-    for run in [Run { concurrency: 16, requests }, Run { concurrency: 64, requests }] {
+    for run in [
+        Run {
+            concurrency: 16,
+            requests,
+        },
+        Run {
+            concurrency: 64,
+            requests,
+        },
+    ] {
         let bodies: Vec<String> = (0..run.requests)
             .map(|i| {
                 let n = sent + i;
@@ -118,9 +149,16 @@ async fn main() {
         let elapsed = started.elapsed();
         let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
         latencies.sort();
-        let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+        let pct =
+            |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         let failures = results.iter().filter(|(s, _)| *s != 200).count();
-        let stored: i64 = store.count_webhook_events("bench").await.unwrap().iter().map(|(_, n)| n).sum();
+        let stored: i64 = store
+            .count_webhook_events("bench")
+            .await
+            .unwrap()
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
         println!(
             "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
             run.concurrency,

@@ -95,13 +95,13 @@ async fn settle(
                 .finish_user_resync(&row.id, ResyncOutcome::Skipped, Some(&message))
                 .await
         }
-        SyncError::KeyRejected(_) | SyncError::Upstream(_) if row.attempts >= MAX_ATTEMPTS => {
+        SyncError::KeyRejected { .. } | SyncError::Upstream(_) if row.attempts >= MAX_ATTEMPTS => {
             tracing::error!(resync_id = %row.id, error = %message, "user resync failed for good");
             store
                 .finish_user_resync(&row.id, ResyncOutcome::Failed, Some(&message))
                 .await
         }
-        SyncError::KeyRejected(_) | SyncError::Upstream(_) => {
+        SyncError::KeyRejected { .. } | SyncError::Upstream(_) => {
             let delay = retry_delay(row.attempts);
             let run_after = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
             tracing::warn!(resync_id = %row.id, attempt = row.attempts, retry_in = ?delay, error = %message, "user resync will retry");

@@ -53,7 +53,7 @@ async fn verify_credentials(
     let key = SecretString::from(config.get("api_key").unwrap_or_default().to_owned());
     match sync.resolve_project(&key).await {
         Ok(project) => Ok(Some(project)),
-        Err(SyncError::KeyRejected(message)) => Err(ApiError::BadRequest(format!(
+        Err(SyncError::KeyRejected { message, .. }) => Err(ApiError::BadRequest(format!(
             "RevenueCat rejected the API key: {message}"
         ))),
         Err(other) => Err(other.into()),

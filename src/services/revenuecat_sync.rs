@@ -31,8 +31,12 @@ pub enum SyncError {
     AnonymousUser,
     #[error("Subscriber not found in RevenueCat")]
     SubscriberNotFound,
-    #[error("RevenueCat rejected the API key: {0}")]
-    KeyRejected(String),
+    #[error("RevenueCat rejected the API key: {message}")]
+    KeyRejected {
+        /// RevenueCat's answer (401/403), when the rejection came from a response.
+        status: Option<u16>,
+        message: String,
+    },
     #[error("RevenueCat API error: {0}")]
     Upstream(#[source] RevenueCatError),
     #[error(transparent)]
@@ -42,7 +46,10 @@ pub enum SyncError {
 impl From<RevenueCatError> for SyncError {
     fn from(err: RevenueCatError) -> Self {
         if err.is_unauthorized() {
-            SyncError::KeyRejected(err.message())
+            SyncError::KeyRejected {
+                status: err.status(),
+                message: err.message(),
+            }
         } else {
             SyncError::Upstream(err)
         }
@@ -103,7 +110,10 @@ impl RevenueCatSync {
             .into_iter()
             .next()
             .map(|p| p.id)
-            .ok_or_else(|| SyncError::KeyRejected("the key has access to no project".into()))?;
+            .ok_or_else(|| SyncError::KeyRejected {
+                status: None,
+                message: "the key has access to no project".into(),
+            })?;
         known.insert(fingerprint, (Instant::now(), project.clone()));
         Ok(project)
     }
@@ -223,10 +233,20 @@ impl From<SyncError> for crate::error::ApiError {
                 ApiError::NotFound(err.to_string())
             }
             SyncError::AnonymousUser => ApiError::BadRequest(err.to_string()),
-            SyncError::KeyRejected(_) => ApiError::BadGateway {
-                message: err.to_string(),
-                extra: Map::new(),
-            },
+            SyncError::KeyRejected {
+                status,
+                ref message,
+            } => {
+                let mut extra = Map::new();
+                if let Some(status) = status {
+                    extra.insert("revenuecat_status".into(), json!(status));
+                }
+                extra.insert("revenuecat_message".into(), json!(message));
+                ApiError::BadGateway {
+                    message: err.to_string(),
+                    extra,
+                }
+            }
             SyncError::Upstream(ref source) => {
                 let mut extra = Map::new();
                 if let Some(status) = source.status() {
