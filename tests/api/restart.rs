@@ -5,6 +5,7 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use futures::StreamExt;
 use rcsync::domain::permission::Permission;
 use rcsync::fake_revenuecat::dataset::customer_id;
 use rcsync::fake_revenuecat::FakeRevenueCat;
@@ -94,14 +95,14 @@ async fn open_test_store(db: &TestDatabase) -> Store {
         .expect("open store")
 }
 
-#[tokio::test]
-async fn a_resync_pending_at_kill_9_runs_exactly_once_after_restart() {
-    let db = TestDatabase::create().await;
-    let fake = FakeRevenueCat::start(fake_with_dataset(20)).expect("fake");
-    let (mut server, base) = start_server(&db, &fake, 1).await;
+/// A project with an admin key and a RevenueCat integration, on a running server.
+struct Tenant {
+    project_id: String,
+    webhook_url: String,
+    webhook_auth: String,
+}
 
-    // Tenancy and an API key, straight into the shared database.
-    let store = open_test_store(&db).await;
+async fn create_tenant(store: &Store, base: &str, fake: &FakeRevenueCat) -> Tenant {
     let team_id = uuid::Uuid::new_v4().to_string();
     let project_id = uuid::Uuid::new_v4().to_string();
     store.create_team(&team_id, "Restart team").await.unwrap();
@@ -122,9 +123,8 @@ async fn a_resync_pending_at_kill_9_runs_exactly_once_after_restart() {
         .await
         .unwrap();
     let api_key = generated.key.expose_secret().to_owned();
-    let client = reqwest::Client::new();
     let (status, body) = status_json(
-        client
+        reqwest::Client::new()
             .post(format!("{base}/v1/projects/{project_id}/integrations"))
             .bearer_auth(&api_key)
             .json(&json!({"provider": "revenuecat", "config": {"api_key": fake.api_key()}}))
@@ -134,6 +134,107 @@ async fn a_resync_pending_at_kill_9_runs_exactly_once_after_restart() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
+    Tenant {
+        project_id,
+        webhook_url: body["webhook_setup"]["webhook_url"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        webhook_auth: body["webhook_setup"]["authorization_header"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn every_webhook_acknowledged_before_kill_9_survives_it() {
+    let db = TestDatabase::create().await;
+    let fake = FakeRevenueCat::start(fake_with_dataset(5)).expect("fake");
+    let (mut server, base) = start_server(&db, &fake, 1).await;
+    let store = open_test_store(&db).await;
+    let tenant = create_tenant(&store, &base, &fake).await;
+
+    // A burst of 400 distinct events; the server is killed -9 once 200 have been answered.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let client = reqwest::Client::new();
+    let sends = (0..400).map(|i| {
+        let event_id = format!("burst-{i:04}");
+        let body = crate::webhooks::event_for(
+            "initial_purchase",
+            &format!("burst_user_{}", i % 50),
+            &event_id,
+            1_000 + i,
+        );
+        let (client, tenant_url, auth, acknowledged) = (
+            client.clone(),
+            tenant.webhook_url.clone(),
+            tenant.webhook_auth.clone(),
+            acknowledged.clone(),
+        );
+        async move {
+            let response = client
+                .post(tenant_url)
+                .header("Authorization", auth)
+                .json(&body)
+                .send()
+                .await;
+            if matches!(response, Ok(ref r) if r.status() == 200) {
+                acknowledged.lock().unwrap().push(event_id);
+            }
+        }
+    });
+    let burst = futures::stream::iter(sends)
+        .buffer_unordered(32)
+        .collect::<Vec<()>>();
+    let killer = async {
+        while acknowledged.lock().unwrap().len() < 200 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        server.kill9();
+    };
+    futures::future::join(burst, killer).await;
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 200, "{}", acknowledged.len());
+
+    let (_server, _base) = start_server(&db, &fake, 2).await;
+    let mut missing = Vec::new();
+    for event_id in &acknowledged {
+        if store
+            .get_webhook_event(&tenant.project_id, event_id)
+            .await
+            .unwrap()
+            .is_none()
+        {
+            missing.push(event_id.clone());
+        }
+    }
+    let stored: i64 = store
+        .count_webhook_events(&tenant.project_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "kill -9 during a burst: {} acknowledged, {stored} stored, {} acknowledged but missing",
+        acknowledged.len(),
+        missing.len()
+    );
+    assert!(missing.is_empty(), "acknowledged events lost: {missing:?}");
+    assert!(stored >= acknowledged.len() as i64);
+}
+
+#[tokio::test]
+async fn a_resync_pending_at_kill_9_runs_exactly_once_after_restart() {
+    let db = TestDatabase::create().await;
+    let fake = FakeRevenueCat::start(fake_with_dataset(20)).expect("fake");
+    let (mut server, base) = start_server(&db, &fake, 1).await;
+
+    // Tenancy and an API key, straight into the shared database.
+    let store = open_test_store(&db).await;
+    let tenant = create_tenant(&store, &base, &fake).await;
+    let project_id = tenant.project_id;
 
     // Enqueue with a delay, then kill -9 before it can run.
     let user = customer_id(0);
