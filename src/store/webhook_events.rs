@@ -209,7 +209,8 @@ impl Store {
             if claimed == 0 {
                 return Ok(EventOutcome::AlreadyProcessed);
             }
-            let mut new_resync_ids = Vec::new();
+            // Users to resync after this event, and when.
+            let mut resync: (Vec<String>, i64) = (Vec::new(), 0);
             let (status, target) = match action {
                 EventAction::Apply { user_id, patch, resync_delay_ms } => {
                     let json = Json(patch_to_json(patch));
@@ -225,33 +226,33 @@ impl Store {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected() > 0;
-                    if applied {
-                        if let Some(delay) = resync_delay_ms {
-                            let id = ulid::Ulid::new().to_string();
-                            let created: Option<(String,)> = sqlx::query_as(INSERT_PENDING_RESYNC)
-                                .bind(&id).bind(project_id).bind(user_id)
-                                .bind(format!("event:{event_id}")).bind(now + delay).bind(now)
-                                .fetch_optional(&mut *tx).await?;
-                            new_resync_ids.extend(created.map(|(id,)| id));
-                        }
+                    if let (true, Some(delay)) = (applied, resync_delay_ms) {
+                        resync = (vec![user_id.to_owned()], delay);
                     }
                     let status = if applied { EventStatus::Applied } else { EventStatus::Superseded };
                     (status, Some(user_id.to_owned()))
                 }
                 EventAction::Resync { user_ids, delay_ms } => {
-                    for user_id in &user_ids {
-                        let id = ulid::Ulid::new().to_string();
-                        let created: Option<(String,)> = sqlx::query_as(INSERT_PENDING_RESYNC)
-                            .bind(&id).bind(project_id).bind(user_id)
-                            .bind(format!("event:{event_id}")).bind(now + delay_ms).bind(now)
-                            .fetch_optional(&mut *tx).await?;
-                        new_resync_ids.extend(created.map(|(id,)| id));
-                    }
+                    resync = (user_ids, delay_ms);
                     (EventStatus::Applied, None)
                 }
                 EventAction::Resolve => (EventStatus::PendingResolution, None),
                 EventAction::Ignore => (EventStatus::Ignored, None),
             };
+            let mut new_resync_ids = Vec::new();
+            let (resync_users, delay_ms) = resync;
+            for user_id in &resync_users {
+                let created: Option<(String,)> = sqlx::query_as(INSERT_PENDING_RESYNC)
+                    .bind(ulid::Ulid::new().to_string())
+                    .bind(project_id)
+                    .bind(user_id)
+                    .bind(format!("event:{event_id}"))
+                    .bind(now + delay_ms)
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                new_resync_ids.extend(created.map(|(id,)| id));
+            }
             let pending = status == EventStatus::PendingResolution;
             sqlx::query(
                 "UPDATE webhook_events SET status = $1, target_user_id = $2, processed_at = $3, \
