@@ -35,8 +35,8 @@ pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 /// Largest accepted API body (a bulk upsert of 1000 users with properties).
 pub const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// Configuration as typed by the operator, before validation.
-#[derive(Args, Debug, Clone, Default)]
+/// Configuration as typed by the operator, before validation. `Debug` hides the secrets.
+#[derive(Args, Clone, Default)]
 pub struct RawSettings {
     /// Database URL; the scheme picks the backend (`sqlite:` or `postgres:`).
     #[arg(long, env = "RCSYNC_DATABASE_URL", global = true, default_value = DEFAULT_DATABASE_URL)]
@@ -67,6 +67,26 @@ pub struct RawSettings {
         default_value = "pretty"
     )]
     pub log_format: String,
+}
+
+impl std::fmt::Debug for RawSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "****");
+        f.debug_struct("RawSettings")
+            // A PostgreSQL URL may carry a password.
+            .field(
+                "database_url",
+                &crate::store::crypto::redact(&self.database_url),
+            )
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("revenuecat_api_url", &self.revenuecat_api_url)
+            .field("master_key", &hidden(&self.master_key))
+            .field("jwt_secret", &hidden(&self.jwt_secret))
+            .field("rc_rate_limit", &self.rc_rate_limit)
+            .field("log_format", &self.log_format)
+            .finish()
+    }
 }
 
 /// Validated configuration.
@@ -363,6 +383,32 @@ mod tests {
         for (settings, variable) in cases {
             let err = settings.resolve().unwrap_err();
             assert_eq!(err.variable, variable, "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let settings = RawSettings {
+            database_url: "postgres://rcsync:hunter2@db/rcsync".into(),
+            master_key: Some("a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=".into()),
+            jwt_secret: Some("jwt-secret-value".into()),
+            ..RawSettings::defaults()
+        };
+        let shown = format!("{settings:?}");
+        for secret in [
+            "hunter2",
+            "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+            "jwt-secret-value",
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        let resolved = format!("{:?}", settings.resolve().unwrap());
+        for secret in [
+            "hunter2",
+            "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+            "jwt-secret-value",
+        ] {
+            assert!(!resolved.contains(secret), "{resolved}");
         }
     }
 
