@@ -12,6 +12,9 @@ pub async fn authorize_project(
     project_id: &str,
     permission: Permission,
 ) -> Result<Project, ApiError> {
+    if crate::domain::app_user::has_nul(project_id) {
+        return Err(ApiError::NotFound("Project not found".into()));
+    }
     let project = store
         .get_project(project_id)
         .await?

@@ -10,6 +10,12 @@ pub const MAX_USER_ID_LEN: usize = 512;
 pub const MAX_PROPERTY_KEY_LEN: usize = 128;
 pub const MAX_PROPERTY_VALUE_LEN: usize = 8192;
 
+/// PostgreSQL cannot store U+0000 in TEXT or JSONB; such input is refused up front on both
+/// backends so they behave alike.
+pub fn has_nul(text: &str) -> bool {
+    text.contains('\0')
+}
+
 pub fn is_anonymous_id(user_id: &str) -> bool {
     user_id.starts_with(ANONYMOUS_PREFIX)
 }
@@ -40,7 +46,7 @@ pub struct UserUpsert {
 pub enum UserInputError {
     #[error("users[{0}].user_id must be a non-empty string of at most 512 characters")]
     BadUserId(usize),
-    #[error("users[{0}].properties.{1}: property values must be strings or null")]
+    #[error("users[{0}].properties.{1}: property values must be strings (without NUL characters) or null")]
     BadPropertyValue(usize, String),
     #[error("users[{0}].properties: keys must be 1 to 128 characters")]
     BadPropertyKey(usize),
@@ -50,15 +56,19 @@ pub enum UserInputError {
 
 impl UserUpsert {
     pub fn validate(&self, index: usize) -> Result<(), UserInputError> {
-        if self.user_id.is_empty() || self.user_id.len() > MAX_USER_ID_LEN {
+        if self.user_id.is_empty() || self.user_id.len() > MAX_USER_ID_LEN || has_nul(&self.user_id)
+        {
             return Err(UserInputError::BadUserId(index));
         }
         for (key, value) in &self.properties {
-            if key.is_empty() || key.len() > MAX_PROPERTY_KEY_LEN {
+            if key.is_empty() || key.len() > MAX_PROPERTY_KEY_LEN || has_nul(key) {
                 return Err(UserInputError::BadPropertyKey(index));
             }
             match value {
                 Value::Null => {}
+                Value::String(s) if has_nul(s) => {
+                    return Err(UserInputError::BadPropertyValue(index, key.clone()))
+                }
                 Value::String(s) if s.len() <= MAX_PROPERTY_VALUE_LEN => {}
                 Value::String(_) => {
                     return Err(UserInputError::PropertyTooLong(index, key.clone()))

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::auth::{authorize_project, Principal};
-use crate::domain::app_user::UserUpsert;
+use crate::domain::app_user::{has_nul, UserUpsert};
 use crate::domain::permission::Permission;
 use crate::error::ApiError;
 use crate::store::users::UserQuery;
@@ -72,6 +72,9 @@ pub async fn get_user(
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, user_id) = path.into_inner();
     authorize_project(&principal, &store, &project_id, Permission::UsersRead).await?;
+    if has_nul(&user_id) {
+        return Err(ApiError::NotFound("User not found".into()));
+    }
     let user = store
         .get_user(&project_id, &user_id)
         .await?
@@ -108,7 +111,9 @@ fn parse_list_query(query_string: &str) -> Result<ListUsersQuery, ApiError> {
             "cursor" if value.is_empty() => {}
             "cursor" => query.after_user_id = Some(decode_cursor(&value)?),
             other => match other.strip_prefix(PROPERTY_FILTER_PREFIX) {
-                Some(property) if !property.is_empty() => {
+                Some(property)
+                    if !property.is_empty() && !has_nul(property) && !has_nul(&value) =>
+                {
                     query
                         .filters
                         .push((property.to_owned(), value.into_owned()));
@@ -138,6 +143,7 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .decode(cursor)
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|id| !has_nul(id))
         .ok_or_else(|| ApiError::BadRequest("Invalid cursor".into()))
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use secrecy::SecretString;
 
-use crate::domain::app_user::is_anonymous_id;
+use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::{Integration, REVENUECAT};
 use crate::revenuecat::{
     map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
@@ -181,6 +181,9 @@ impl RevenueCatSync {
     ) -> Result<SyncedUser, SyncError> {
         if is_anonymous_id(user_id) {
             return Err(SyncError::AnonymousUser);
+        }
+        if has_nul(user_id) {
+            return Err(SyncError::SubscriberNotFound);
         }
         let connection = self.connection(project_id).await?;
         let catalog = self.catalog(&connection).await?;

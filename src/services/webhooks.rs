@@ -20,7 +20,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use serde_json::Value;
 
-use crate::domain::app_user::is_anonymous_id;
+use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::REVENUECAT;
 use crate::error::ApiError;
 use crate::jobs::{user_resync, JobQueue, Task};
@@ -100,15 +100,17 @@ pub async fn authenticate(
     project_id: &str,
     authorization: Option<&str>,
 ) -> Result<(), ApiError> {
+    let not_configured = || {
+        ApiError::NotFound("RevenueCat is not configured or is disabled for this project".into())
+    };
+    if has_nul(project_id) {
+        return Err(not_configured());
+    }
     let integration = store
         .get_active_integration(project_id, REVENUECAT)
         .await?
         .filter(|i| i.enabled)
-        .ok_or_else(|| {
-            ApiError::NotFound(
-                "RevenueCat is not configured or is disabled for this project".into(),
-            )
-        })?;
+        .ok_or_else(not_configured)?;
     let expected = integration
         .webhook_secret_hash
         .ok_or_else(|| ApiError::Unauthorized("Invalid webhook authorization".into()))?;
@@ -133,6 +135,11 @@ pub async fn authenticate(
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ApiError> {
     let json: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+    if contains_nul(&json) {
+        return Err(ApiError::BadRequest(
+            "Payload contains NUL (\\u0000) characters".into(),
+        ));
+    }
     let event = json
         .get("event")
         .filter(|e| e.is_object())
@@ -148,6 +155,15 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ApiError> {
         ));
     }
     Ok(event)
+}
+
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => has_nul(s),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| has_nul(k) || contains_nul(v)),
+        _ => false,
+    }
 }
 
 /// Records and applies one delivery; returns once it is committed.

@@ -71,3 +71,75 @@ async fn unknown_routes_and_methods_get_json_errors() {
     assert_eq!(status, 405);
     assert!(body["error"].is_string());
 }
+
+/// PostgreSQL cannot store U+0000; every entry point refuses it with a 4xx on both backends.
+#[tokio::test]
+async fn nul_characters_anywhere_are_a_4xx_never_a_500() {
+    let app = spawn_app().await;
+    let (status, _) = status_json(
+        app.post(
+            &app.project_url("/users"),
+            &json!({"users": [{"user_id": "a\u{0}b"}]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = status_json(
+        app.post(
+            &app.project_url("/users"),
+            &json!({"users": [{"user_id": "ok", "properties": {"k\u{0}": "v", "v": "x\u{0}"}}]}),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    for (path, expected) in [
+        ("/v1/projects/%00/integrations".to_owned(), 404),
+        (format!("/v1/projects/{}/users/%00", app.project_id), 404),
+        (
+            format!(
+                "/v1/projects/{}/users?property.rc_status=%00",
+                app.project_id
+            ),
+            400,
+        ),
+        (
+            format!("/v1/projects/{}/users?cursor=AA", app.project_id),
+            400,
+        ),
+    ] {
+        let (status, body) = status_json(app.get(&app.url(&path)).send().await.unwrap()).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+    app.create_revenuecat_integration(&app.fake.api_key()).await;
+    let sync = app.url(&format!(
+        "/v1/projects/{}/integrations/revenuecat/sync/a%00b",
+        app.project_id
+    ));
+    let (status, _) = status_json(
+        app.client
+            .post(sync)
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let webhook = app.url("/v1/webhooks/revenuecat/%00");
+    let (status, _) = status_json(
+        app.client
+            .post(webhook)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 404);
+}

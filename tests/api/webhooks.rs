@@ -516,3 +516,14 @@ async fn transfer_and_revenue_events_trigger_resyncs_from_revenuecat() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn nul_characters_in_a_payload_are_400() {
+    let (app, header) = app_with_webhook().await;
+    let body = event_for("renewal", "nul\u{0}user", "evt-nul", 1);
+    let (status, json) = deliver(&app, &header, &body).await;
+    assert_eq!(status, 400, "{json}");
+    let mut body = event_for("renewal", "fine_user", "evt-nul-2", 1);
+    body["event"]["product_id"] = json!("premium\u{0}");
+    assert_eq!(deliver(&app, &header, &body).await.0, 400);
+}
