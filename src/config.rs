@@ -39,7 +39,7 @@ pub const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 #[derive(Args, Clone, Default)]
 pub struct RawSettings {
     /// Database URL; the scheme picks the backend (`sqlite:` or `postgres:`).
-    #[arg(long, env = "RCSYNC_DATABASE_URL", global = true, default_value = DEFAULT_DATABASE_URL)]
+    #[arg(long, env = "RCSYNC_DATABASE_URL", global = true, default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
     pub database_url: String,
     /// Listen address of the HTTP API.
     #[arg(long, env = "RCSYNC_BIND", global = true, default_value = DEFAULT_BIND)]

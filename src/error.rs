@@ -54,7 +54,19 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        ApiError::Internal(err.into())
+        match err {
+            // An operator problem with a known remedy, not an opaque fault.
+            StoreError::Crypto(e) => {
+                tracing::error!(error = %e, "stored secret cannot be decrypted");
+                ApiError::ServiceUnavailable(
+                    "Stored integration secrets cannot be decrypted with the configured \
+                     RCSYNC_MASTER_KEY: restore the original key, or delete and re-create the \
+                     integration"
+                        .into(),
+                )
+            }
+            other => ApiError::Internal(other.into()),
+        }
     }
 }
 

@@ -46,9 +46,10 @@ CREATE TABLE integrations (
     UNIQUE (project_id, provider)
 );
 
+-- user_id sorts bytewise (COLLATE "C") like SQLite, so cursor paging is identical on both.
 CREATE TABLE app_users (
     project_id    TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
-    user_id       TEXT NOT NULL,
+    user_id       TEXT COLLATE "C" NOT NULL,
     is_anonymous  BOOLEAN NOT NULL,
     properties    JSONB NOT NULL,
     created_at    BIGINT NOT NULL,

@@ -40,4 +40,5 @@ CREATE INDEX webhook_events_user ON webhook_events(project_id, target_user_id, e
 
 -- The newest subscription event applied to a user, for the ordering guard.
 ALTER TABLE app_users ADD COLUMN rc_event_timestamp_ms BIGINT;
-ALTER TABLE app_users ADD COLUMN rc_event_id TEXT;
+-- Bytewise, like SQLite: equal timestamps are ordered by event id the same way on both.
+ALTER TABLE app_users ADD COLUMN rc_event_id TEXT COLLATE "C";

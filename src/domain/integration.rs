@@ -104,6 +104,8 @@ pub enum ConfigError {
     UnknownField(String),
     #[error("Config field '{0}' must be a string")]
     NotAString(String),
+    #[error("Config field '{0}' must be printable ASCII without spaces")]
+    InvalidCharacters(String),
     #[error("Missing required config field: {0}")]
     MissingField(&'static str),
     #[error("Config field '{0}' must not be empty")]
@@ -127,6 +129,10 @@ pub fn parse_config_input(
         let Value::String(s) = value else {
             return Err(ConfigError::NotAString(key.clone()));
         };
+        // Credentials travel in HTTP headers: printable ASCII only, no spaces.
+        if !s.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(ConfigError::InvalidCharacters(key.clone()));
+        }
         values.insert(key.clone(), s.clone());
     }
     Ok(IntegrationConfig(values))

@@ -45,7 +45,11 @@ pub(crate) async fn run(
         .await
     {
         Ok(Some(user_id)) if !is_anonymous_id(&user_id) => {
-            apply_to(ctx, &stored, &event, user_id).await
+            match apply_to(ctx, &stored, &event, user_id).await {
+                Ok(()) => Ok(()),
+                // A database fault is retried like an upstream one: bounded, never forever.
+                Err(e) => retry_or_give_up(ctx, &stored, &format!("{e:#}")).await,
+            }
         }
         // Known to RevenueCat but still anonymous: the user may log in soon.
         Ok(Some(_)) => {
@@ -58,7 +62,6 @@ pub(crate) async fn run(
         }
         // RevenueCat sends events only for customers it knows; an unknown id never resolves.
         Ok(None) => give_up(ctx, &stored, "RevenueCat does not know this customer").await,
-        Err(SyncError::Store(e)) => Err(e),
         Err(SyncError::NotConfigured) => {
             give_up(ctx, &stored, "RevenueCat integration removed or disabled").await
         }

@@ -6,8 +6,8 @@
 //! - idle workers poll every 500 ms (apalis otherwise waits for the next heartbeat);
 //! - every start uses a fresh worker name, so a restarted process never collides with the
 //!   dead one's registration;
-//! - the sweeper re-enqueues resync rows that should have run 30 s ago (a crash between our
-//!   commit and the push, or a task apalis lost).
+//! - the sweeper (every 60 s) re-enqueues work that should have run 2 min ago (a crash between
+//!   our commit and the push, or a task apalis lost).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -23,8 +23,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 pub const MISSED_HEARTBEATS: usize = 3;
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 const WORKER_CONCURRENCY: usize = 4;
-const SWEEP_INTERVAL: Duration = Duration::from_secs(15);
-const OVERDUE_MS: i64 = 30_000;
+const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Work this late is presumed lost. Generous, because a paced backlog is legitimately late
+/// and every re-push of it is a duplicate task (harmless, but wasted).
+const OVERDUE_MS: i64 = 120_000;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub fn sqlite_config() -> apalis_sqlite::Config {
@@ -148,14 +150,14 @@ async fn run_sweeper(ctx: Arc<JobContext>, mut stopped: watch::Receiver<bool>) {
 async fn sweep(ctx: &JobContext) -> Result<(), crate::store::StoreError> {
     let mut tasks: Vec<Task> = ctx
         .store
-        .overdue_user_resyncs(OVERDUE_MS, 500)
+        .overdue_user_resyncs(OVERDUE_MS, 200)
         .await?
         .into_iter()
         .map(|row| Task::UserResync { resync_id: row.id })
         .collect();
     tasks.extend(
         ctx.store
-            .overdue_event_resolutions(OVERDUE_MS, 500)
+            .overdue_event_resolutions(OVERDUE_MS, 200)
             .await?
             .into_iter()
             .map(|(project_id, event_id)| Task::ResolveWebhookEvent {

@@ -16,6 +16,8 @@ use crate::store::{Store, StoreError};
 use crate::timestamp::now_ms;
 
 pub const MAX_ATTEMPTS: i64 = 8;
+/// Below the store's running lease (5 min), including waits on RevenueCat 429s.
+const ATTEMPT_TIME_LIMIT: Duration = Duration::from_secs(240);
 const FIRST_RETRY: Duration = Duration::from_secs(10);
 const MAX_RETRY: Duration = Duration::from_secs(600);
 
@@ -59,61 +61,80 @@ pub async fn push(queue: &JobQueue, resync_id: &str, delay: Duration) {
     }
 }
 
+/// How an attempt ended, in the terms that decide what happens next.
+enum Attempt {
+    Done,
+    /// Entitlements-only data was written; the full state still needs a retry.
+    Partial,
+    Skip(String),
+    Retry(String),
+}
+
 pub(crate) async fn run(ctx: &JobContext, resync_id: &str) -> Result<(), StoreError> {
     let Some(row) = ctx.store.claim_user_resync(resync_id).await? else {
-        tracing::debug!(%resync_id, "nothing to claim (done, superseded or running)");
+        tracing::debug!(%resync_id, "nothing to claim (not due, done, superseded or running)");
         return Ok(());
     };
-    let result = ctx
-        .sync
-        .sync_user(&row.project_id, &row.user_id, ApplyMode::UnlessNewer)
-        .await;
-    settle(ctx, &row, result.map(|_| ())).await
+    let attempt = if row.attempts > MAX_ATTEMPTS {
+        // Only reachable through claims that never settled (crashes mid-attempt).
+        Attempt::Retry("too many interrupted attempts".into())
+    } else {
+        let sync = ctx
+            .sync
+            .sync_user(&row.project_id, &row.user_id, ApplyMode::UnlessNewer);
+        // Finish well inside the claim's lease so no other worker reclaims a live attempt.
+        match tokio::time::timeout(ATTEMPT_TIME_LIMIT, sync).await {
+            Ok(Ok(synced)) if synced.entitlements_only => Attempt::Partial,
+            Ok(Ok(_)) => Attempt::Done,
+            Ok(Err(
+                e @ (SyncError::NotConfigured
+                | SyncError::SubscriberNotFound
+                | SyncError::AnonymousUser),
+            )) => Attempt::Skip(e.to_string()),
+            // RevenueCat failures and database faults alike: bounded retries, then `failed`.
+            Ok(Err(e)) => Attempt::Retry(format!("{e:#}")),
+            Err(_) => Attempt::Retry(format!("attempt exceeded {ATTEMPT_TIME_LIMIT:?}")),
+        }
+    };
+    settle(ctx, &row, attempt).await
 }
 
 /// Records how an attempt ended, scheduling the next one for transient failures.
-async fn settle(
-    ctx: &JobContext,
-    row: &UserResync,
-    result: Result<(), SyncError>,
-) -> Result<(), StoreError> {
+async fn settle(ctx: &JobContext, row: &UserResync, attempt: Attempt) -> Result<(), StoreError> {
     let store = &ctx.store;
-    let error = match result {
-        Ok(()) => {
+    let message = match attempt {
+        Attempt::Done => {
             return store
-                .finish_user_resync(&row.id, ResyncOutcome::Succeeded, None)
+                .finish_user_resync(row, ResyncOutcome::Succeeded, None)
                 .await
         }
-        Err(e) => e,
+        Attempt::Skip(reason) => {
+            tracing::info!(resync_id = %row.id, %reason, "user resync skipped");
+            return store
+                .finish_user_resync(row, ResyncOutcome::Skipped, Some(&reason))
+                .await;
+        }
+        Attempt::Partial => {
+            "subscriptions unavailable; only entitlements were refreshed".to_owned()
+        }
+        Attempt::Retry(message) => message,
     };
-    let message = error.to_string();
-    match error {
-        SyncError::Store(e) => Err(e),
-        SyncError::NotConfigured | SyncError::SubscriberNotFound | SyncError::AnonymousUser => {
-            tracing::info!(resync_id = %row.id, reason = %message, "user resync skipped");
-            store
-                .finish_user_resync(&row.id, ResyncOutcome::Skipped, Some(&message))
-                .await
-        }
-        SyncError::KeyRejected { .. } | SyncError::Upstream(_) if row.attempts >= MAX_ATTEMPTS => {
-            tracing::error!(resync_id = %row.id, error = %message, "user resync failed for good");
-            store
-                .finish_user_resync(&row.id, ResyncOutcome::Failed, Some(&message))
-                .await
-        }
-        SyncError::KeyRejected { .. } | SyncError::Upstream(_) => {
-            let delay = retry_delay(row.attempts);
-            let run_after = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-            tracing::warn!(resync_id = %row.id, attempt = row.attempts, retry_in = ?delay, error = %message, "user resync will retry");
-            if store
-                .reschedule_user_resync(&row.id, run_after, &message)
-                .await?
-            {
-                push(&ctx.queue, &row.id, delay).await;
-            }
-            Ok(())
-        }
+    if row.attempts >= MAX_ATTEMPTS {
+        tracing::error!(resync_id = %row.id, error = %message, "user resync failed for good");
+        return store
+            .finish_user_resync(row, ResyncOutcome::Failed, Some(&message))
+            .await;
     }
+    let delay = retry_delay(row.attempts);
+    let run_after = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    tracing::warn!(resync_id = %row.id, attempt = row.attempts, retry_in = ?delay, error = %message, "user resync will retry");
+    if store
+        .reschedule_user_resync(row, run_after, &message)
+        .await?
+    {
+        push(&ctx.queue, &row.id, delay).await;
+    }
+    Ok(())
 }
 
 /// 10 s, 20 s, 40 s … capped at 10 min, with ±20 % jitter so retries of many users spread.

@@ -182,7 +182,7 @@ impl RevenueCatSync {
         if is_anonymous_id(user_id) {
             return Err(SyncError::AnonymousUser);
         }
-        if has_nul(user_id) {
+        if !is_customer_id(user_id) {
             return Err(SyncError::SubscriberNotFound);
         }
         let connection = self.connection(project_id).await?;
@@ -194,9 +194,16 @@ impl RevenueCatSync {
             .await?
             .ok_or(SyncError::SubscriberNotFound)?;
         let patch = map_customer(&data, &catalog);
+        // Entitlements-only data leaves status and renewal as they were: it must not claim to
+        // be newer than events that may still correct them.
+        let marker = if data.is_entitlements_only() {
+            None
+        } else {
+            Some(as_of)
+        };
         let applied = self
             .store
-            .apply_resync_patch(project_id, user_id, &patch, as_of, mode)
+            .apply_resync_patch(project_id, user_id, &patch, as_of, marker, mode)
             .await?;
         Ok(SyncedUser {
             user_id: user_id.to_owned(),
@@ -212,6 +219,9 @@ impl RevenueCatSync {
         project_id: &str,
         customer_id: &str,
     ) -> Result<Option<String>, SyncError> {
+        if !is_customer_id(customer_id) {
+            return Ok(None);
+        }
         let connection = self.connection(project_id).await?;
         let customer = self
             .client
@@ -219,6 +229,12 @@ impl RevenueCatSync {
             .await?;
         Ok(customer.map(|c| c.id))
     }
+}
+
+/// Ids RevenueCat could hold: no NUL (PostgreSQL), and not `.`/`..`, which URL
+/// normalisation would turn into a different endpoint.
+fn is_customer_id(id: &str) -> bool {
+    !id.is_empty() && id != "." && id != ".." && !has_nul(id)
 }
 
 struct Connection {

@@ -34,6 +34,11 @@ use crate::store::Store;
 /// Debounce before the follow-up resync of a user touched by a revenue-affecting event.
 pub const RESYNC_DEBOUNCE: Duration = Duration::from_secs(2);
 
+/// Longest accepted event or user id (indexes stay well within PostgreSQL's limits).
+pub const MAX_ID_LEN: usize = 512;
+/// 2100-01-01: a later timestamp is garbage and would freeze the user's ordering marker.
+const MAX_EVENT_TIMESTAMP_MS: i64 = 4_102_444_800_000;
+
 /// What an event means for user state, decided from the payload alone (pure).
 pub enum EventPlan {
     Apply {
@@ -148,6 +153,28 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ApiError> {
         .map_err(|e| ApiError::BadRequest(format!("Invalid event: {e}")))?;
     if event.id.trim().is_empty() {
         return Err(ApiError::BadRequest("event.id must not be empty".into()));
+    }
+    let ids = [
+        Some(event.id.as_str()),
+        event.app_user_id.as_deref(),
+        event.original_app_user_id.as_deref(),
+    ];
+    let too_long = ids
+        .into_iter()
+        .flatten()
+        .chain(event.aliases.iter().map(String::as_str))
+        .chain(event.transferred_from.iter().map(String::as_str))
+        .chain(event.transferred_to.iter().map(String::as_str))
+        .any(|id| id.len() > MAX_ID_LEN);
+    if too_long {
+        return Err(ApiError::BadRequest(format!(
+            "Event ids and user ids must be at most {MAX_ID_LEN} bytes"
+        )));
+    }
+    if !(0..=MAX_EVENT_TIMESTAMP_MS).contains(&event.event_timestamp_ms) {
+        return Err(ApiError::BadRequest(
+            "event.event_timestamp_ms is not a plausible time in milliseconds".into(),
+        ));
     }
     if event.event_type != EventType::Transfer && event.target_user_id().is_none() {
         return Err(ApiError::BadRequest(

@@ -105,7 +105,8 @@ impl Store {
         let now = now_ms();
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE user_resyncs SET status = 'running', attempts = attempts + 1, updated_at = $1 \
-             WHERE id = $2 AND (status = 'pending' OR (status = 'running' AND updated_at < $3)) \
+             WHERE id = $2 \
+               AND ((status = 'pending' AND run_after <= $4) OR (status = 'running' AND updated_at < $3)) \
              RETURNING {COLUMNS}"
         ));
         let row = with_pool!(self, pool => {
@@ -113,26 +114,34 @@ impl Store {
                 .bind(now)
                 .bind(id)
                 .bind(now - RUNNING_LEASE_MS)
+                // apalis schedules in whole seconds; a task may fire up to a second early.
+                .bind(now + 1_500)
                 .fetch_optional(pool)
                 .await?
         });
         Ok(row)
     }
 
+    /// Settles a claimed request. Only the claim that is still current may settle it (a
+    /// worker that outlived its lease finds `attempts` moved on and changes nothing).
     pub async fn finish_user_resync(
         &self,
-        id: &str,
+        claim: &UserResync,
         outcome: ResyncOutcome,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
         with_pool!(self, pool => {
-            sqlx::query("UPDATE user_resyncs SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4")
-                .bind(outcome.as_str())
-                .bind(error)
-                .bind(now_ms())
-                .bind(id)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE user_resyncs SET status = $1, last_error = $2, updated_at = $3 \
+                 WHERE id = $4 AND attempts = $5 AND status = 'running'",
+            )
+            .bind(outcome.as_str())
+            .bind(error)
+            .bind(now_ms())
+            .bind(&claim.id)
+            .bind(claim.attempts)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }
@@ -141,23 +150,28 @@ impl Store {
     /// request for the same user is already pending; this one is then marked superseded.
     pub async fn reschedule_user_resync(
         &self,
-        id: &str,
+        claim: &UserResync,
         run_after: i64,
         error: &str,
     ) -> Result<bool, StoreError> {
+        let id = claim.id.as_str();
         let now = now_ms();
         let result = with_pool!(self, pool => {
-            sqlx::query("UPDATE user_resyncs SET status = 'pending', run_after = $1, last_error = $2, updated_at = $3 WHERE id = $4")
-                .bind(run_after)
-                .bind(error)
-                .bind(now)
-                .bind(id)
-                .execute(pool)
-                .await
-                .map(|_| ())
+            sqlx::query(
+                "UPDATE user_resyncs SET status = 'pending', run_after = $1, last_error = $2, updated_at = $3 \
+                 WHERE id = $4 AND attempts = $5 AND status = 'running'",
+            )
+            .bind(run_after)
+            .bind(error)
+            .bind(now)
+            .bind(id)
+            .bind(claim.attempts)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
         });
         match result {
-            Ok(()) => Ok(true),
+            Ok(affected) => Ok(affected > 0),
             Err(e) if StoreError::is_unique_violation(&e) => {
                 with_pool!(self, pool => {
                     sqlx::query("UPDATE user_resyncs SET status = 'superseded', last_error = $1, updated_at = $2 WHERE id = $3")

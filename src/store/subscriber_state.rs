@@ -32,7 +32,7 @@ pub enum ApplyMode {
 
 impl Store {
     /// Merges `patch` into the user's properties (creating a non-anonymous user if needed)
-    /// and raises the user's ordering marker to `as_of_ms`. Returns false when `UnlessNewer`
+    /// and raises the user's ordering marker to `marker_ms` (if given). Returns false when `UnlessNewer`
     /// found a newer event already applied, in which case nothing was written.
     pub async fn apply_resync_patch(
         &self,
@@ -40,6 +40,7 @@ impl Store {
         user_id: &str,
         patch: &PropertyPatch,
         as_of_ms: i64,
+        marker_ms: Option<i64>,
         mode: ApplyMode,
     ) -> Result<bool, StoreError> {
         let (new_properties, merge, greatest) = match self.dialect() {
@@ -62,11 +63,11 @@ impl Store {
         };
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, updated_at, rc_event_timestamp_ms) \
-             VALUES ($1, $2, $3, {new_properties}, $6, $6, $7) \
+             VALUES ($1, $2, $3, {new_properties}, $6, $6, $8) \
              ON CONFLICT (project_id, user_id) DO UPDATE SET \
                  properties = {merge}, \
                  updated_at = $6, \
-                 rc_event_timestamp_ms = {greatest}(COALESCE(app_users.rc_event_timestamp_ms, 0), $7){guard}"
+                 rc_event_timestamp_ms = {greatest}(COALESCE(app_users.rc_event_timestamp_ms, 0), COALESCE($8, 0)){guard}"
         ));
         let json = Json(patch_to_json(patch));
         let affected = with_pool!(self, pool => {
@@ -78,6 +79,7 @@ impl Store {
                 .bind(&json)
                 .bind(now_ms())
                 .bind(as_of_ms)
+                .bind(marker_ms)
                 .execute(pool)
                 .await?
                 .rows_affected()

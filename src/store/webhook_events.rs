@@ -295,10 +295,13 @@ impl Store {
         let sql = sqlx::AssertSqlSafe(format!(
             "UPDATE webhook_events SET attempts = attempts + 1 \
              WHERE project_id = $1 AND event_id = $2 AND status = 'pending_resolution' \
+               AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
              RETURNING {EVENT_COLUMNS}"
         ));
+        // apalis schedules in whole seconds; a task may fire up to a second early.
+        let due = now_ms() + 1_500;
         let row = with_pool!(self, pool => {
-            sqlx::query_as(sql).bind(project_id).bind(event_id).fetch_optional(pool).await?
+            sqlx::query_as(sql).bind(project_id).bind(event_id).bind(due).fetch_optional(pool).await?
         });
         Ok(row)
     }

@@ -119,7 +119,11 @@ async fn invalid_create_requests_are_400_with_a_reason() {
         ),
         (
             json!({"provider": "revenuecat", "config": {"api_key": "  "}}),
-            "Config field 'api_key' must not be empty",
+            "Config field 'api_key' must be printable ASCII without spaces",
+        ),
+        (
+            json!({"provider": "revenuecat", "config": {"api_key": "sk_a\nb"}}),
+            "Config field 'api_key' must be printable ASCII without spaces",
         ),
     ];
     for (body, message) in cases {

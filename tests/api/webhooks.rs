@@ -527,3 +527,53 @@ async fn nul_characters_in_a_payload_are_400() {
     body["event"]["product_id"] = json!("premium\u{0}");
     assert_eq!(deliver(&app, &header, &body).await.0, 400);
 }
+
+#[tokio::test]
+async fn implausible_timestamps_and_huge_ids_are_400() {
+    let (app, header) = app_with_webhook().await;
+    let far_future = event_for("renewal", "ts_user", "evt-ts", 9_000_000_000_000_000);
+    assert_eq!(deliver(&app, &header, &far_future).await.0, 400);
+    let mut as_text = event_for("renewal", "ts_user", "evt-ts2", 1);
+    as_text["event"]["event_timestamp_ms"] = json!("1e30");
+    assert_eq!(deliver(&app, &header, &as_text).await.0, 400);
+    let long_user = "u".repeat(4096);
+    let body = event_for("renewal", &long_user, "evt-long", 1);
+    assert_eq!(deliver(&app, &header, &body).await.0, 400);
+    assert!(user_properties(&app, "ts_user").await.is_none());
+}
+
+#[tokio::test]
+async fn a_superseded_or_partial_resync_never_hides_a_later_correction() {
+    // The partial path: /subscriptions keeps failing, the resync writes entitlements only and
+    // must not claim to be newer than the CANCELLATION that RevenueCat redelivers afterwards.
+    let app = spawn_app_with_fake(fake_with_dataset(12), |_| {}).await;
+    let (app, header) = with_webhook(app).await;
+    app.fake.fail_next_matching(10_000, 500, "/subscriptions");
+    let (status, body) = status_json(
+        app.client
+            .post(app.project_url("/integrations/revenuecat/sync/user_000001"))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["partial"].as_bool()),
+        (200, Some(true)),
+        "{body}"
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    let cancellation = event_for(
+        "cancellation",
+        "user_000001",
+        "evt-late-cancel",
+        now - 5_000,
+    );
+    assert_eq!(deliver(&app, &header, &cancellation).await.0, 200);
+    assert_eq!(event_status(&app, "evt-late-cancel").await, "applied");
+    assert_eq!(
+        user_properties(&app, "user_000001").await.unwrap()["rc_status"],
+        "cancelled"
+    );
+}

@@ -50,7 +50,7 @@ impl BillingPeriod {
         if end_ms <= start_ms {
             return None;
         }
-        Self::from_days((end_ms - start_ms) as f64 / MS_PER_DAY)
+        Self::from_days(end_ms.saturating_sub(start_ms) as f64 / MS_PER_DAY)
     }
 
     /// Parses an ISO-8601 date duration (`P1W`, `P1M`, `P1Y`, `P30D`, `P1Y6M`...). Time parts
