@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{with_pool, Store, StoreError};
+use super::{with_pool, with_writer, Store, StoreError};
 use crate::domain::integration::{Integration, IntegrationConfig};
 use crate::timestamp::now_ms;
 
@@ -112,7 +112,7 @@ impl Store {
              WHERE integrations.deleted_at IS NOT NULL \
              RETURNING {COLUMNS}"
         ));
-        let row: Option<IntegrationRow> = with_pool!(self, pool => {
+        let row: Option<IntegrationRow> = with_writer!(self, pool => {
             sqlx::query_as(sql)
                 .bind(&id)
                 .bind(new.project_id)
@@ -181,7 +181,7 @@ impl Store {
              WHERE id = $5 AND revision = $6 AND deleted_at IS NULL \
              RETURNING {COLUMNS}"
         ));
-        let row: Option<IntegrationRow> = with_pool!(self, pool => {
+        let row: Option<IntegrationRow> = with_writer!(self, pool => {
             sqlx::query_as(sql)
                 .bind(&sealed)
                 .bind(update.enabled)
@@ -202,7 +202,7 @@ impl Store {
         provider: &str,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        let affected = with_pool!(self, pool => {
+        let affected = with_writer!(self, pool => {
             sqlx::query(
                 "UPDATE integrations SET deleted_at = $1, updated_at = $1, revision = revision + 1 \
                  WHERE project_id = $2 AND provider = $3 AND deleted_at IS NULL",

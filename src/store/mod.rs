@@ -31,6 +31,10 @@ pub const MIGRATIONS_TABLE: &str = "rcsync_migrations";
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    /// SQLite only: a one-connection pool every write of ours goes through. SQLite admits one
+    /// writer at a time; queueing writers here (FIFO, async) replaces busy-waiting on the
+    /// file lock, which under load means long sleeps and `database is locked` tails.
+    sqlite_writer: Option<SqlitePool>,
     master_key: MasterKey,
 }
 
@@ -58,6 +62,19 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// Like [`with_pool!`], for statements that write: on SQLite they go through the single
+/// writer connection, on PostgreSQL through the shared pool.
+macro_rules! with_writer {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match ($store.backend(), $store.sqlite_writer()) {
+            (_, Some($pool)) => $body,
+            ($crate::store::Backend::Sqlite($pool), None) => $body,
+            ($crate::store::Backend::Postgres($pool), None) => $body,
+        }
+    };
+}
+pub(crate) use with_writer;
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store")
@@ -72,18 +89,28 @@ impl Store {
         database: &DatabaseSettings,
         master_key: MasterKey,
     ) -> Result<Self, StoreError> {
-        let backend = match database {
-            DatabaseSettings::Sqlite { url, .. } => Backend::Sqlite(sqlite::connect(url).await?),
-            DatabaseSettings::Postgres { url } => Backend::Postgres(postgres::connect(url).await?),
+        let (backend, sqlite_writer) = match database {
+            DatabaseSettings::Sqlite { url, .. } => {
+                let (pool, writer) = sqlite::connect(url).await?;
+                (Backend::Sqlite(pool), Some(writer))
+            }
+            DatabaseSettings::Postgres { url } => {
+                (Backend::Postgres(postgres::connect(url).await?), None)
+            }
         };
         Ok(Self {
             backend,
+            sqlite_writer,
             master_key,
         })
     }
 
     pub fn backend(&self) -> &Backend {
         &self.backend
+    }
+
+    pub(crate) fn sqlite_writer(&self) -> Option<&SqlitePool> {
+        self.sqlite_writer.as_ref()
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -114,6 +141,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(writer) = &self.sqlite_writer {
+            writer.close().await;
+        }
         with_pool!(self, pool => pool.close().await)
     }
 }

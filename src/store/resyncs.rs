@@ -3,7 +3,7 @@
 
 use sqlx::FromRow;
 
-use super::{with_pool, Store, StoreError};
+use super::{with_pool, with_writer, Store, StoreError};
 use crate::timestamp::now_ms;
 
 /// A claimed request older than this is considered abandoned by a crashed worker and may be
@@ -71,7 +71,7 @@ impl Store {
         let id = ulid::Ulid::new().to_string();
         let now = now_ms();
         let run_after = now + delay_ms;
-        let inserted: Option<(String,)> = with_pool!(self, pool => {
+        let inserted: Option<(String,)> = with_writer!(self, pool => {
             sqlx::query_as(INSERT_PENDING_RESYNC)
             .bind(&id)
             .bind(project_id)
@@ -109,7 +109,7 @@ impl Store {
                AND ((status = 'pending' AND run_after <= $4) OR (status = 'running' AND updated_at < $3)) \
              RETURNING {COLUMNS}"
         ));
-        let row = with_pool!(self, pool => {
+        let row = with_writer!(self, pool => {
             sqlx::query_as(sql)
                 .bind(now)
                 .bind(id)
@@ -130,7 +130,7 @@ impl Store {
         outcome: ResyncOutcome,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             sqlx::query(
                 "UPDATE user_resyncs SET status = $1, last_error = $2, updated_at = $3 \
                  WHERE id = $4 AND attempts = $5 AND status = 'running'",
@@ -156,7 +156,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let id = claim.id.as_str();
         let now = now_ms();
-        let result = with_pool!(self, pool => {
+        let result = with_writer!(self, pool => {
             sqlx::query(
                 "UPDATE user_resyncs SET status = 'pending', run_after = $1, last_error = $2, updated_at = $3 \
                  WHERE id = $4 AND attempts = $5 AND status = 'running'",
@@ -173,7 +173,7 @@ impl Store {
         match result {
             Ok(affected) => Ok(affected > 0),
             Err(e) if StoreError::is_unique_violation(&e) => {
-                with_pool!(self, pool => {
+                with_writer!(self, pool => {
                     sqlx::query("UPDATE user_resyncs SET status = 'superseded', last_error = $1, updated_at = $2 WHERE id = $3")
                         .bind(error)
                         .bind(now)

@@ -13,7 +13,8 @@ use super::{StoreError, MIGRATIONS_TABLE};
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: u32 = 8;
 
-pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
+/// The shared pool (reads, apalis) and our single-connection writer pool.
+pub async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), StoreError> {
     let options = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -23,9 +24,15 @@ pub async fn connect(url: &str) -> Result<SqlitePool, StoreError> {
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
+        .connect_with(options.clone())
+        .await?;
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        // Queued writers wait here instead of on the file lock.
+        .acquire_timeout(BUSY_TIMEOUT)
         .connect_with(options)
         .await?;
-    Ok(pool)
+    Ok((pool, writer))
 }
 
 pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {

@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 
-use super::{postgres, sqlite, with_pool, Dialect, Store, StoreError};
+use super::{postgres, sqlite, with_writer, Dialect, Store, StoreError};
 use crate::revenuecat::PropertyPatch;
 use crate::timestamp::now_ms;
 
@@ -70,7 +70,7 @@ impl Store {
                  rc_event_timestamp_ms = {greatest}(COALESCE(app_users.rc_event_timestamp_ms, 0), COALESCE($8, 0)){guard}"
         ));
         let json = Json(patch_to_json(patch));
-        let affected = with_pool!(self, pool => {
+        let affected = with_writer!(self, pool => {
             sqlx::query(sql)
                 .bind(project_id)
                 .bind(user_id)

@@ -2,7 +2,7 @@
 
 use sqlx::FromRow;
 
-use super::{with_pool, Store, StoreError};
+use super::{with_pool, with_writer, Store, StoreError};
 use crate::domain::permission::{format_permission_list, parse_permission_list, Permission};
 use crate::domain::tenancy::{ApiKey, Project, Team};
 use crate::timestamp::now_ms;
@@ -56,7 +56,7 @@ pub struct NewApiKey<'a> {
 impl Store {
     pub async fn create_team(&self, id: &str, name: &str) -> Result<Team, StoreError> {
         let created_at = now_ms();
-        let result = with_pool!(self, pool => {
+        let result = with_writer!(self, pool => {
             sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(id)
                 .bind(name)
@@ -83,7 +83,7 @@ impl Store {
         name: &str,
     ) -> Result<Project, StoreError> {
         let created_at = now_ms();
-        let result = with_pool!(self, pool => {
+        let result = with_writer!(self, pool => {
             sqlx::query("INSERT INTO projects (id, team_id, name, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id)
                 .bind(team_id)
@@ -128,7 +128,7 @@ impl Store {
     pub async fn create_api_key(&self, key: NewApiKey<'_>) -> Result<ApiKey, StoreError> {
         let created_at = now_ms();
         let permissions = format_permission_list(key.permissions);
-        let result = with_pool!(self, pool => {
+        let result = with_writer!(self, pool => {
             sqlx::query(
                 "INSERT INTO api_keys (id, team_id, name, key_prefix, key_hash, permissions, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -194,7 +194,7 @@ impl Store {
         {
             return Ok(());
         }
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(&key.id)
@@ -206,7 +206,7 @@ impl Store {
 
     /// Returns false when no active key has that id.
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
-        let result = with_pool!(self, pool => {
+        let result = with_writer!(self, pool => {
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now_ms())
                 .bind(id)

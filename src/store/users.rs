@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
-use super::{postgres, sqlite, with_pool, Dialect, Store, StoreError};
+use super::{postgres, sqlite, with_pool, with_writer, Dialect, Store, StoreError};
 use crate::domain::app_user::{is_anonymous_id, AppUser, UserUpsert};
 use crate::timestamp::now_ms;
 
@@ -67,7 +67,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let sql = self.upsert_user_sql();
         let now = now_ms();
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             for user in users {
                 let explicit = user.resolved_anonymous_flag();

@@ -11,7 +11,7 @@ use sqlx::FromRow;
 
 use super::resyncs::INSERT_PENDING_RESYNC;
 use super::subscriber_state::patch_to_json;
-use super::{postgres, sqlite, with_pool, Dialect, Store, StoreError};
+use super::{postgres, sqlite, with_pool, with_writer, Dialect, Store, StoreError};
 use crate::revenuecat::PropertyPatch;
 use crate::timestamp::now_ms;
 
@@ -175,7 +175,7 @@ impl Store {
     ) -> Result<EventOutcome, StoreError> {
         let now = now_ms();
         let apply_sql = self.apply_event_sql();
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             let mut tx = pool.begin().await?;
             // Write first: either insert the new event or take the pending one.
             let claimed = match incoming {
@@ -300,7 +300,7 @@ impl Store {
         ));
         // apalis schedules in whole seconds; a task may fire up to a second early.
         let due = now_ms() + 1_500;
-        let row = with_pool!(self, pool => {
+        let row = with_writer!(self, pool => {
             sqlx::query_as(sql).bind(project_id).bind(event_id).bind(due).fetch_optional(pool).await?
         });
         Ok(row)
@@ -326,7 +326,7 @@ impl Store {
                 (EventStatus::Skipped, None, detail, Some(now_ms()))
             }
         };
-        with_pool!(self, pool => {
+        with_writer!(self, pool => {
             sqlx::query(
                 "UPDATE webhook_events SET status = $1, next_attempt_at = $2, status_detail = $3, processed_at = $4 \
                  WHERE project_id = $5 AND event_id = $6 AND status = 'pending_resolution'",
