@@ -2,4 +2,5 @@
 
 pub mod integrations;
 pub mod revenuecat_sync;
+pub mod ttl_cache;
 pub mod webhooks;

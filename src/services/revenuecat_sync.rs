@@ -1,9 +1,8 @@
 //! Syncing users from RevenueCat's REST API v2: the single-user sync behind
 //! `POST …/revenuecat/sync/:userId` and the `revenuecat_user_resync` job.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use secrecy::SecretString;
 
@@ -12,6 +11,7 @@ use crate::domain::integration::{Integration, REVENUECAT};
 use crate::revenuecat::{
     map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
 };
+use crate::services::ttl_cache::TtlCache;
 use crate::store::subscriber_state::ApplyMode;
 use crate::store::{Store, StoreError};
 use crate::timestamp::now_ms;
@@ -67,17 +67,14 @@ pub struct SyncedUser {
     pub entitlements_only: bool,
 }
 
-/// Catalog per (integration, revision, RevenueCat project), with its fetch time.
-type CatalogSlot = Arc<tokio::sync::Mutex<Option<(Instant, Arc<Catalog>)>>>;
-type CatalogCache = HashMap<String, CatalogSlot>;
-
 #[derive(Clone)]
 pub struct RevenueCatSync {
     store: Store,
     client: RevenueCatClient,
-    catalogs: Arc<Mutex<CatalogCache>>,
-    /// Held across the lookup: concurrent verifications of one key wait for the first.
-    key_projects: Arc<tokio::sync::Mutex<HashMap<KeyFingerprint, (Instant, String)>>>,
+    /// Keyed by integration, revision and RevenueCat project: a rotated key may point at a
+    /// different project.
+    catalogs: Arc<TtlCache<String, Arc<Catalog>>>,
+    key_projects: Arc<TtlCache<KeyFingerprint, String>>,
 }
 
 impl RevenueCatSync {
@@ -85,8 +82,8 @@ impl RevenueCatSync {
         Self {
             store,
             client,
-            catalogs: Arc::default(),
-            key_projects: Arc::default(),
+            catalogs: Arc::new(TtlCache::new(CATALOG_TTL)),
+            key_projects: Arc::new(TtlCache::new(KEY_PROJECT_TTL)),
         }
     }
 
@@ -96,26 +93,20 @@ impl RevenueCatSync {
 
     /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped).
     pub async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
-        let fingerprint = KeyFingerprint::of(api_key);
-        let mut known = self.key_projects.lock().await;
-        if let Some((at, project)) = known.get(&fingerprint) {
-            if at.elapsed() < KEY_PROJECT_TTL {
-                return Ok(project.clone());
-            }
-        }
-        let project = self
-            .client
-            .list_projects(api_key)
-            .await?
-            .into_iter()
-            .next()
-            .map(|p| p.id)
-            .ok_or_else(|| SyncError::KeyRejected {
-                status: None,
-                message: "the key has access to no project".into(),
-            })?;
-        known.insert(fingerprint, (Instant::now(), project.clone()));
-        Ok(project)
+        self.key_projects
+            .get_or_fetch(KeyFingerprint::of(api_key), || async {
+                self.client
+                    .list_projects(api_key)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|p| p.id)
+                    .ok_or_else(|| SyncError::KeyRejected {
+                        status: None,
+                        message: "the key has access to no project".into(),
+                    })
+            })
+            .await
     }
 
     /// The enabled RevenueCat integration of a project, with its key and RevenueCat project.
@@ -143,33 +134,19 @@ impl RevenueCatSync {
     }
 
     async fn catalog(&self, connection: &Connection) -> Result<Arc<Catalog>, SyncError> {
-        // Keyed by revision too: a rotated key may point at a different RevenueCat project.
         let cache_key = format!(
             "{}:{}:{}",
             connection.integration.id, connection.integration.revision, connection.rc_project
         );
-        // One slot per key, locked across the fetch: concurrent syncs of a project wait for
-        // the first fetch instead of each spending the 60/min configuration budget.
-        let slot = self
-            .catalogs
-            .lock()
-            .expect("catalog cache")
-            .entry(cache_key)
-            .or_default()
-            .clone();
-        let mut cached = slot.lock().await;
-        if let Some((fetched, catalog)) = cached.as_ref() {
-            if fetched.elapsed() < CATALOG_TTL {
-                return Ok(catalog.clone());
-            }
-        }
-        let catalog = Arc::new(
-            self.client
-                .fetch_catalog(&connection.api_key, &connection.rc_project)
-                .await?,
-        );
-        *cached = Some((Instant::now(), catalog.clone()));
-        Ok(catalog)
+        self.catalogs
+            .get_or_fetch(cache_key, || async {
+                let catalog = self
+                    .client
+                    .fetch_catalog(&connection.api_key, &connection.rc_project)
+                    .await?;
+                Ok(Arc::new(catalog))
+            })
+            .await
     }
 
     /// Fetches one user from RevenueCat and merges the mapped `rc_*` properties onto them.
