@@ -111,13 +111,10 @@ pub async fn authenticate(
     if has_nul(project_id) {
         return Err(not_configured());
     }
-    let integration = store
-        .get_active_integration(project_id, REVENUECAT)
+    let expected = store
+        .webhook_secret_hash(project_id, REVENUECAT)
         .await?
-        .filter(|i| i.enabled)
-        .ok_or_else(not_configured)?;
-    let expected = integration
-        .webhook_secret_hash
+        .ok_or_else(not_configured)?
         .ok_or_else(|| ApiError::Unauthorized("Invalid webhook authorization".into()))?;
     let presented = authorization
         .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())

@@ -154,6 +154,27 @@ impl Store {
         row.map(|r| self.open_row(r)).transpose()
     }
 
+    /// What the webhook receiver needs — the secret's digest, if the active integration is
+    /// enabled — without decrypting the provider config on every delivery.
+    pub async fn webhook_secret_hash(
+        &self,
+        project_id: &str,
+        provider: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        let row: Option<(Option<String>,)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT webhook_secret_hash FROM integrations \
+                 WHERE project_id = $1 AND provider = $2 AND deleted_at IS NULL AND enabled = $3",
+            )
+            .bind(project_id)
+            .bind(provider)
+            .bind(true)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.map(|(hash,)| hash))
+    }
+
     pub async fn list_active_integrations(
         &self,
         project_id: &str,
