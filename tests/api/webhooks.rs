@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, TestApp};
+use crate::helpers::{
+    fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, wait_until, TestApp,
+};
 
 pub fn fixture(name: &str) -> Value {
     let path = format!(
@@ -74,18 +76,17 @@ async fn event_status(app: &TestApp, event_id: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Waits (up to 15 s) until `check` holds.
 async fn eventually<F, Fut>(what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..150 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for: {what}");
+    wait_until(Duration::from_secs(15), what, || {
+        let done = check();
+        async move { done.await.then_some(()) }
+    })
+    .await
 }
 
 #[tokio::test]
