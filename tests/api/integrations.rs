@@ -396,3 +396,62 @@ async fn raw_database_dump(app: &TestApp) -> String {
         dump
     }
 }
+
+/// A server started with the wrong master key cannot decrypt stored RevenueCat keys: the API
+/// says so (503, naming the remedy) instead of an opaque 500, and webhooks keep flowing
+/// because they only need the secret's digest.
+#[tokio::test]
+async fn a_wrong_master_key_is_a_clear_503_and_webhooks_still_work() {
+    let app = spawn_app().await;
+    let created = app.create_revenuecat_integration(&app.fake.api_key()).await;
+    let header = created["webhook_setup"]["authorization_header"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mut raw = app.db.raw_settings();
+    raw.master_key = Some("a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=".into());
+    raw.revenuecat_api_url = app.fake.base_url();
+    let settings = raw.resolve().unwrap();
+    let store = rcsync::startup::open_store(&settings).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let other = rcsync::startup::Application::build_with(
+        settings,
+        store,
+        listener,
+        rcsync::startup::Role::ApiOnly,
+    )
+    .unwrap();
+    tokio::spawn(other.run_until_stopped());
+
+    let response = app
+        .client
+        .get(format!(
+            "{address}/v1/projects/{}/integrations",
+            app.project_id
+        ))
+        .bearer_auth(&app.api_key)
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = status_json(response).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("RCSYNC_MASTER_KEY"));
+
+    let response = app
+        .client
+        .post(format!(
+            "{address}/v1/webhooks/revenuecat/{}",
+            app.project_id
+        ))
+        .header("Authorization", header)
+        .json(&crate::webhooks::fixture("initial_purchase"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
