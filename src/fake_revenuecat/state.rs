@@ -150,18 +150,8 @@ impl Store {
         self.products.iter().find(|p| p.id == id)
     }
 
-    pub fn product_by_store_identifier(&self, store_id: &str) -> Option<&ProductRecord> {
-        self.products
-            .iter()
-            .find(|p| p.store_identifier == store_id)
-    }
-
     pub fn entitlement(&self, id: &str) -> Option<&EntitlementRecord> {
         self.entitlements.iter().find(|e| e.id == id)
-    }
-
-    pub fn entitlement_by_lookup_key(&self, key: &str) -> Option<&EntitlementRecord> {
-        self.entitlements.iter().find(|e| e.lookup_key == key)
     }
 
     /// A fresh id `<prefix><hex>`, unique within this store.

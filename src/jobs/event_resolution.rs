@@ -30,9 +30,9 @@ pub(crate) async fn run(
     else {
         return Ok(());
     };
-    let event: WebhookEvent = match parse_stored_payload(&stored)?
-        .get("event")
-        .cloned()
+    let event: WebhookEvent = match parse_stored_payload(&stored)
+        .ok()
+        .and_then(|payload| payload.get("event").cloned())
         .map(serde_json::from_value)
     {
         Some(Ok(event)) => event,

@@ -17,7 +17,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use secrecy::SecretString;
 use serde_json::Value;
 
 use crate::domain::app_user::{has_nul, is_anonymous_id};
@@ -120,11 +119,7 @@ pub async fn authenticate(
         .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::Unauthorized("Missing Authorization header".into()))?;
-    let presented = SecretString::from(presented.to_owned());
-    if digests_match(
-        &secret_digest(secrecy::ExposeSecret::expose_secret(&presented)),
-        &expected,
-    ) {
+    if digests_match(&secret_digest(presented), &expected) {
         Ok(())
     } else {
         Err(ApiError::Unauthorized(
