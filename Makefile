@@ -10,18 +10,18 @@ run:
 
 ## The whole test suite (SQLite; PostgreSQL too when RCSYNC_TEST_POSTGRES_URL is set).
 test:
-	cargo test --all-targets
+	cargo test --workspace --all-targets
 
 ## The suite against the local PostgreSQL.
 test-postgres:
-	RCSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test --all-targets
+	RCSYNC_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres cargo test --workspace --all-targets
 
 fmt:
-	cargo fmt
+	cargo fmt --all
 
 lint:
-	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 ci:
 	bash .ci/run

@@ -8,11 +8,11 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+use fake_revenuecat::{FakeConfig, FakeRevenueCat};
 use futures::stream::{self, StreamExt};
 use rcsync::auth::api_key::generate_api_key;
 use rcsync::config::RawSettings;
 use rcsync::domain::permission::Permission;
-use rcsync::fake_revenuecat::{FakeConfig, FakeRevenueCat};
 use rcsync::startup::{open_store, Application, Role};
 use rcsync::store::tenancy::NewApiKey;
 use secrecy::ExposeSecret;

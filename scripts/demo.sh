@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export SQLX_OFFLINE=true
-cargo build --quiet --bins
-BIN=target/debug
+# The release build `cargo run --release` made: this adds only the fake RevenueCat crate (it
+# asks for no dependency feature rcsync does not already use, so nothing else recompiles).
+cargo build --quiet --release --workspace --bins
+BIN=target/release
 DEMO_DIR=$(mktemp -d)
 RC_PORT=${DEMO_RC_PORT:-18091}
 PORT=${DEMO_PORT:-18090}

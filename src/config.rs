@@ -16,19 +16,24 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use clap::Args;
 use secrecy::SecretString;
 use url::Url;
 
-use crate::store::crypto::MasterKey;
+use crate::crypto::MasterKey;
+use crate::revenuecat::RateLimits;
+pub use crate::store::DatabaseSettings;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://rcsync.db?mode=rwc";
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
 pub const DEFAULT_REVENUECAT_API_URL: &str = "https://api.revenuecat.com/v2";
-pub const DEFAULT_RC_RATE_LIMIT: u32 = 480;
-/// RevenueCat's Project Configuration domain (projects, products, entitlements) allows 60/min.
-pub const RC_CONFIG_RATE_LIMIT: u32 = 60;
+/// RevenueCat's Customer Information budget; the Project Configuration budget (60/min) is
+/// RevenueCat's fixed number and not configurable.
+pub const DEFAULT_RC_RATE_LIMIT: u32 = RateLimits::REVENUECAT.customer_information.per_minute;
+/// How long in-flight requests and running tasks get to finish after SIGINT/SIGTERM.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Largest accepted webhook body. RevenueCat events are a few KiB; 1 MiB leaves room for
 /// large `subscriber_attributes` while bounding memory per request.
 pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
@@ -74,10 +79,7 @@ impl std::fmt::Debug for RawSettings {
         let hidden = |v: &Option<String>| v.as_ref().map(|_| "****");
         f.debug_struct("RawSettings")
             // A PostgreSQL URL may carry a password.
-            .field(
-                "database_url",
-                &crate::store::crypto::redact(&self.database_url),
-            )
+            .field("database_url", &crate::crypto::redact(&self.database_url))
             .field("bind", &self.bind)
             .field("public_url", &self.public_url)
             .field("revenuecat_api_url", &self.revenuecat_api_url)
@@ -102,29 +104,22 @@ pub struct Settings {
     pub log_format: LogFormat,
 }
 
-#[derive(Debug, Clone)]
-pub enum DatabaseSettings {
-    Sqlite { url: String, path: Option<PathBuf> },
-    Postgres { url: SecretString },
-}
-
-impl DatabaseSettings {
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        if raw.starts_with("sqlite:") {
-            Ok(DatabaseSettings::Sqlite {
-                url: raw.to_owned(),
-                path: sqlite_file_path(raw),
-            })
-        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            Ok(DatabaseSettings::Postgres {
-                url: SecretString::from(raw.to_owned()),
-            })
-        } else {
-            Err(ConfigError::new(
-                "RCSYNC_DATABASE_URL",
-                "must start with sqlite: or postgres://",
-            ))
-        }
+/// The scheme of `RCSYNC_DATABASE_URL` picks the backend.
+fn parse_database_url(raw: &str) -> Result<DatabaseSettings, ConfigError> {
+    if raw.starts_with("sqlite:") {
+        Ok(DatabaseSettings::Sqlite {
+            url: raw.to_owned(),
+            path: sqlite_file_path(raw),
+        })
+    } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+        Ok(DatabaseSettings::Postgres {
+            url: SecretString::from(raw.to_owned()),
+        })
+    } else {
+        Err(ConfigError::new(
+            "RCSYNC_DATABASE_URL",
+            "must start with sqlite: or postgres://",
+        ))
     }
 }
 
@@ -177,7 +172,7 @@ impl RawSettings {
                 ))
             }
         };
-        let database = DatabaseSettings::parse(&self.database_url)?;
+        let database = parse_database_url(&self.database_url)?;
         let bind: SocketAddr = self.bind.parse().map_err(|_| {
             ConfigError::new(
                 "RCSYNC_BIND",

@@ -3,11 +3,12 @@
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod domain;
-pub mod error;
-pub mod fake_revenuecat;
+
 pub mod http;
 pub mod jobs;
+pub mod queue;
 pub mod revenuecat;
 pub mod services;
 pub mod startup;

@@ -2,34 +2,22 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
-use url::Url;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
-use crate::config::{Settings, API_BODY_LIMIT, RC_CONFIG_RATE_LIMIT};
-use crate::http;
-use crate::jobs::JobContext;
-use crate::jobs::{JobQueue, JobRuntime, WorkerHealth};
+use crate::config::{Settings, API_BODY_LIMIT, SHUTDOWN_GRACE};
+use crate::http::{self, PublicUrl};
+use crate::jobs::JobRuntime;
+use crate::queue::JobQueue;
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
+use crate::services::health::{Readiness, WorkerHealth};
 use crate::services::revenuecat_sync::RevenueCatSync;
+use crate::services::Services;
 use crate::store::Store;
-
-/// Base URL handed out in `webhook_setup.webhook_url`.
-pub struct PublicUrl(pub Url);
-
-/// What `/readyz` probes: the database, and this process's job workers when it runs them.
-pub struct Readiness {
-    pub store: Store,
-    pub workers: Option<WorkerHealth>,
-}
-
-/// How long in-flight requests get to finish after SIGINT/SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// Opens the database and applies our migrations and apalis's.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
@@ -39,34 +27,16 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-/// The long-lived services shared by HTTP handlers and job handlers.
-#[derive(Clone)]
-pub struct Services {
-    pub store: Store,
-    pub queue: JobQueue,
-    pub sync: RevenueCatSync,
-}
-
-impl Services {
-    pub fn new(settings: &Settings, store: Store) -> anyhow::Result<Self> {
-        let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
-        client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
-        client_config.config_rate_limit_per_min = RC_CONFIG_RATE_LIMIT;
-        let client = RevenueCatClient::new(client_config)?;
-        Ok(Self {
-            queue: JobQueue::new(&store),
-            sync: RevenueCatSync::new(store.clone(), client),
-            store,
-        })
-    }
-
-    fn job_context(&self) -> Arc<JobContext> {
-        Arc::new(JobContext {
-            store: self.store.clone(),
-            queue: self.queue.clone(),
-            sync: self.sync.clone(),
-        })
-    }
+/// The services every process shares, built from the settings.
+fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
+    let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
+    client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
+    let client = RevenueCatClient::new(client_config)?;
+    Ok(Services {
+        queue: JobQueue::new(&store),
+        sync: RevenueCatSync::new(store.clone(), client),
+        store,
+    })
 }
 
 /// Which parts run in this process.
@@ -99,8 +69,9 @@ impl Application {
         listener: TcpListener,
         role: Role,
     ) -> anyhow::Result<Self> {
-        let services = Services::new(&settings, store)?;
-        let jobs = (role == Role::ApiAndWorkers).then(|| JobRuntime::start(services.job_context()));
+        let services = build_services(&settings, store)?;
+        let jobs =
+            (role == Role::ApiAndWorkers).then(|| JobRuntime::start(Arc::new(services.clone())));
         let port = listener.local_addr()?.port();
         let server = http_server(
             &settings,
@@ -188,8 +159,8 @@ fn http_server(
 /// Job workers without the HTTP API (`rcsync worker`), until SIGINT/SIGTERM.
 pub async fn run_workers_until_stopped(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
-    let services = Services::new(&settings, store)?;
-    let jobs = JobRuntime::start(services.job_context());
+    let services = build_services(&settings, store)?;
+    let jobs = JobRuntime::start(Arc::new(services.clone()));
     shutdown_signal().await;
     tracing::info!("shutdown signal received; finishing running jobs");
     jobs.shutdown().await;

@@ -1,7 +1,7 @@
-use super::Principal;
+use super::{AuthError, Principal};
+use crate::domain::app_user::has_nul;
 use crate::domain::permission::Permission;
 use crate::domain::tenancy::Project;
-use crate::error::ApiError;
 use crate::store::Store;
 
 /// Loads the project and checks the caller may use `permission` on it. A project of another
@@ -11,18 +11,16 @@ pub async fn authorize_project(
     store: &Store,
     project_id: &str,
     permission: Permission,
-) -> Result<Project, ApiError> {
-    if crate::domain::app_user::has_nul(project_id) {
-        return Err(ApiError::NotFound("Project not found".into()));
+) -> Result<Project, AuthError> {
+    const NOT_FOUND: AuthError = AuthError::NotFound("Project not found");
+    if has_nul(project_id) {
+        return Err(NOT_FOUND);
     }
-    let project = store
-        .get_project(project_id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound("Project not found".into()))?;
+    let project = store.get_project(project_id).await?.ok_or(NOT_FOUND)?;
     principal
         .authorize_team(&project.team_id, permission)
         .map_err(|e| match e {
-            ApiError::NotFound(_) => ApiError::NotFound("Project not found".into()),
+            AuthError::NotFound(_) => NOT_FOUND,
             other => other,
         })?;
     Ok(project)

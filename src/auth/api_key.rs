@@ -3,7 +3,7 @@
 use rand::distributions::{Distribution, Uniform};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::store::crypto::secret_digest;
+use crate::crypto::secret_digest;
 
 pub const API_KEY_PREFIX: &str = "rcs_";
 const RANDOM_LEN: usize = 40;

@@ -1,10 +1,13 @@
 //! App users: the platform's user records that receive `rc_*` properties.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::timestamp::serde_iso;
 
+/// Prefix of the ids the RevenueCat SDK generates before the app identifies the user.
 pub const ANONYMOUS_PREFIX: &str = "$RCAnonymousID:";
 pub const MAX_USER_ID_LEN: usize = 512;
 pub const MAX_PROPERTY_KEY_LEN: usize = 128;
@@ -19,6 +22,10 @@ pub fn has_nul(text: &str) -> bool {
 pub fn is_anonymous_id(user_id: &str) -> bool {
     user_id.starts_with(ANONYMOUS_PREFIX)
 }
+
+/// Property changes for one user: `Some(v)` sets the key, `None` removes it, and keys absent
+/// from the map are left untouched.
+pub type PropertyPatch = BTreeMap<String, Option<String>>;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AppUser {

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::store::crypto::redact;
+use crate::crypto::redact;
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

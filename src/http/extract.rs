@@ -1,9 +1,34 @@
 //! Extractor configuration so malformed requests get a JSON 4xx instead of actix's defaults.
 
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::{web, HttpRequest};
+use std::future::Future;
+use std::pin::Pin;
 
-use crate::error::ApiError;
+use actix_web::dev::Payload;
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
+
+use super::error::ApiError;
+use crate::auth::{bearer_token, AuthError, Authenticator, Principal};
+
+/// `Principal` as a handler argument: resolves `Authorization: Bearer …` (401 otherwise).
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let auth = req.app_data::<web::Data<Authenticator>>().cloned();
+        let token = match req.headers().get(AUTHORIZATION).map(|h| h.to_str()) {
+            Some(Err(_)) => Err(AuthError::Unauthenticated("Invalid Authorization header")),
+            header => bearer_token(header.map(|h| h.unwrap_or_default())).map(str::to_owned),
+        };
+        Box::pin(async move {
+            let auth =
+                auth.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no Authenticator")))?;
+            Ok(auth.authenticate(&token?).await?)
+        })
+    }
+}
 
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()

@@ -1,7 +1,7 @@
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
-use crate::startup::Readiness;
+use crate::services::health::Readiness;
 
 /// The process is up and serving.
 pub async fn healthz() -> HttpResponse {
@@ -11,23 +11,17 @@ pub async fn healthz() -> HttpResponse {
 /// Ready to take traffic: the database answers a query and, in a process that runs job
 /// workers, they are alive (apalis can lose every worker while HTTP keeps serving).
 pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
-    let database = match readiness.store.ping().await {
-        Ok(()) => "ok",
-        Err(e) => {
-            tracing::warn!(error.cause_chain = ?e, "readiness probe: database unreachable");
-            "unreachable"
-        }
+    let report = readiness.check().await;
+    let workers = match report.workers_running {
+        Some(true) => "running",
+        Some(false) => "stopped",
+        None => "not run by this process",
     };
-    let workers =
-        readiness
-            .workers
-            .as_ref()
-            .map(|w| if w.is_running() { "running" } else { "stopped" });
-    let ready = database == "ok" && workers != Some("stopped");
+    let ready = report.is_ready();
     let body = json!({
         "status": if ready { "ready" } else { "unavailable" },
-        "database": database,
-        "workers": workers.unwrap_or("not run by this process"),
+        "database": if report.database_reachable { "ok" } else { "unreachable" },
+        "workers": workers,
     });
     if ready {
         HttpResponse::Ok().json(body)

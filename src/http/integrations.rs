@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use url::Url;
 
+use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::integration::{provider, Integration, PROVIDERS};
 use crate::domain::permission::Permission;
-use crate::error::ApiError;
 use crate::services::integrations as service;
 use crate::services::revenuecat_sync::RevenueCatSync;
-use crate::startup::PublicUrl;
 use crate::store::Store;
 use crate::timestamp::serde_iso;
+
+/// Base URL handed out in `webhook_setup.webhook_url` (`RCSYNC_PUBLIC_URL`).
+pub struct PublicUrl(pub Url);
 
 #[derive(Serialize)]
 struct IntegrationResponse {

@@ -1,7 +1,9 @@
-//! HTTP handlers, one file per resource, and the route table.
+//! HTTP handlers, one file per resource, and the route table. The only layer that knows
+//! status codes: services answer with their own errors, mapped in [`error`].
 
 use actix_web::web;
 
+pub mod error;
 mod extract;
 mod health;
 mod integrations;
@@ -9,7 +11,9 @@ mod sync;
 mod users;
 mod webhooks;
 
+pub use error::ApiError;
 pub use extract::{json_config, not_found, path_config, query_config};
+pub use integrations::PublicUrl;
 
 /// Every route of the API. `startup` mounts this for `main` and tests alike.
 pub fn routes(cfg: &mut web::ServiceConfig) {

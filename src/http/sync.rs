@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
+use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::permission::Permission;
-use crate::error::ApiError;
 use crate::services::revenuecat_sync::RevenueCatSync;
 use crate::store::subscriber_state::ApplyMode;
 use crate::store::Store;

@@ -6,10 +6,10 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::{has_nul, UserUpsert};
 use crate::domain::permission::Permission;
-use crate::error::ApiError;
 use crate::store::users::UserQuery;
 use crate::store::Store;
 

@@ -6,9 +6,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures::StreamExt;
 use serde_json::json;
 
+use super::error::ApiError;
 use crate::config::WEBHOOK_BODY_LIMIT;
-use crate::error::ApiError;
-use crate::jobs::JobQueue;
+use crate::queue::JobQueue;
 use crate::services::webhooks;
 use crate::store::Store;
 

@@ -28,6 +28,4 @@ pub use mapping::{
     SubscriberState, Update, RC_PROPERTY_KEYS,
 };
 pub use rate_limiter::{DomainLimit, RateLimitDomain, RateLimiter, RateLimits};
-pub use webhook_event::{
-    is_anonymous, EventType, PeriodType, WebhookEvent, WebhookPayload, ANONYMOUS_ID_PREFIX,
-};
+pub use webhook_event::{EventType, PeriodType, WebhookEvent, WebhookPayload};

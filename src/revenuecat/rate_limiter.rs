@@ -50,20 +50,24 @@ pub struct RateLimits {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self {
-            customer_information: DomainLimit {
-                per_minute: 480,
-                burst: 4,
-            },
-            project_configuration: DomainLimit {
-                per_minute: 60,
-                burst: 2,
-            },
-        }
+        Self::REVENUECAT
     }
 }
 
 impl RateLimits {
+    /// RevenueCat's published per-key budgets (the one place these numbers are written), with
+    /// the small bursts rcsync allows itself after an idle period.
+    pub const REVENUECAT: RateLimits = RateLimits {
+        customer_information: DomainLimit {
+            per_minute: 480,
+            burst: 4,
+        },
+        project_configuration: DomainLimit {
+            per_minute: 60,
+            burst: 2,
+        },
+    };
+
     fn for_domain(&self, domain: RateLimitDomain) -> DomainLimit {
         match domain {
             RateLimitDomain::CustomerInformation => self.customer_information,

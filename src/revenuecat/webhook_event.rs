@@ -9,14 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lenient;
 use super::model::{Environment, Store};
-
-/// Prefix of the ids the RevenueCat SDK generates before the app identifies the user.
-pub const ANONYMOUS_ID_PREFIX: &str = "$RCAnonymousID:";
-
-/// Whether `id` is an anonymous RevenueCat id (never one of our app users).
-pub fn is_anonymous(id: &str) -> bool {
-    id.starts_with(ANONYMOUS_ID_PREFIX)
-}
+use crate::domain::app_user::is_anonymous_id;
 
 /// `{"event": {...}, "api_version": "1.0"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,7 +174,7 @@ impl WebhookEvent {
     pub fn identified_user_id(&self) -> Option<&str> {
         self.canonical_user_ids()
             .into_iter()
-            .find(|id| !is_anonymous(id))
+            .find(|id| !is_anonymous_id(id))
     }
 
     /// Entitlement lookup keys: `entitlement_ids`, falling back to the deprecated
@@ -277,8 +270,8 @@ mod tests {
         assert_eq!(event.target_user_id(), Some("$RCAnonymousID:abc"));
         assert_eq!(event.canonical_user_ids(), ["$RCAnonymousID:abc", "user-7"]);
         assert_eq!(event.identified_user_id(), Some("user-7"));
-        assert!(is_anonymous("$RCAnonymousID:x"));
-        assert!(!is_anonymous("user-7"));
+        assert!(is_anonymous_id("$RCAnonymousID:x"));
+        assert!(!is_anonymous_id("user-7"));
     }
 
     #[test]

@@ -4,15 +4,14 @@ use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
+use super::revenuecat_sync::{RevenueCatSync, SyncError};
+use crate::crypto::secret_digest;
 use crate::domain::integration::{
     parse_config_input, provider, validate_complete, ConfigError, Integration, IntegrationConfig,
-    ProviderDefinition,
+    ProviderDefinition, REVENUECAT,
 };
-use crate::error::ApiError;
-use crate::services::revenuecat_sync::{RevenueCatSync, SyncError};
-use crate::store::crypto::secret_digest;
 use crate::store::integrations::{CreateIntegrationOutcome, IntegrationUpdate, NewIntegration};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// How many times a PATCH re-reads and re-applies itself when a concurrent write wins.
 const UPDATE_ATTEMPTS: usize = 5;
@@ -23,13 +22,28 @@ pub struct CreatedIntegration {
     pub webhook_secret: Option<SecretString>,
 }
 
-impl From<ConfigError> for ApiError {
-    fn from(err: ConfigError) -> Self {
-        ApiError::BadRequest(err.to_string())
-    }
+#[derive(Debug, thiserror::Error)]
+pub enum IntegrationError {
+    /// Unknown provider, unknown or malformed config field.
+    #[error(transparent)]
+    InvalidConfig(#[from] ConfigError),
+    #[error("Integration not found")]
+    NotFound,
+    #[error("Integration for provider '{0}' already exists for this project")]
+    AlreadyExists(&'static str),
+    #[error("Integration is being modified concurrently; retry the request")]
+    ConcurrentUpdate,
+    /// The provider refused the credentials (RevenueCat answered 401/403).
+    #[error("RevenueCat rejected the API key: {0}")]
+    CredentialsRejected(String),
+    /// The provider could not be asked (down, rate limited beyond retries…).
+    #[error(transparent)]
+    Provider(SyncError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-pub fn supported_provider(id: &str) -> Result<&'static ProviderDefinition, ApiError> {
+pub fn supported_provider(id: &str) -> Result<&'static ProviderDefinition, IntegrationError> {
     provider(id).ok_or_else(|| ConfigError::UnsupportedProvider(id.to_owned()).into())
 }
 
@@ -46,17 +60,18 @@ async fn verify_credentials(
     sync: &RevenueCatSync,
     provider: &ProviderDefinition,
     config: &IntegrationConfig,
-) -> Result<Option<String>, ApiError> {
-    if provider.id != crate::domain::integration::REVENUECAT {
+) -> Result<Option<String>, IntegrationError> {
+    if provider.id != REVENUECAT {
         return Ok(None);
     }
     let key = SecretString::from(config.get("api_key").unwrap_or_default().to_owned());
     match sync.resolve_project(&key).await {
         Ok(project) => Ok(Some(project)),
-        Err(SyncError::KeyRejected { message, .. }) => Err(ApiError::BadRequest(format!(
-            "RevenueCat rejected the API key: {message}"
-        ))),
-        Err(other) => Err(other.into()),
+        Err(SyncError::KeyRejected { message, .. }) => {
+            Err(IntegrationError::CredentialsRejected(message))
+        }
+        Err(SyncError::Store(e)) => Err(e.into()),
+        Err(other) => Err(IntegrationError::Provider(other)),
     }
 }
 
@@ -66,7 +81,7 @@ pub async fn create_integration(
     project_id: &str,
     provider_id: &str,
     config_input: &Map<String, Value>,
-) -> Result<CreatedIntegration, ApiError> {
+) -> Result<CreatedIntegration, IntegrationError> {
     let provider = supported_provider(provider_id)?;
     let config = parse_config_input(provider, config_input)?;
     validate_complete(provider, &config)?;
@@ -89,10 +104,9 @@ pub async fn create_integration(
             integration,
             webhook_secret,
         }),
-        CreateIntegrationOutcome::AlreadyActive => Err(ApiError::conflict(format!(
-            "Integration for provider '{}' already exists for this project",
-            provider.id
-        ))),
+        CreateIntegrationOutcome::AlreadyActive => {
+            Err(IntegrationError::AlreadyExists(provider.id))
+        }
     }
 }
 
@@ -108,7 +122,7 @@ pub async fn update_integration(
     project_id: &str,
     provider_id: &str,
     patch: IntegrationPatch<'_>,
-) -> Result<Integration, ApiError> {
+) -> Result<Integration, IntegrationError> {
     let provider = supported_provider(provider_id)?;
     let changes = match patch.config {
         Some(input) => parse_config_input(provider, input)?,
@@ -120,7 +134,7 @@ pub async fn update_integration(
         let current = store
             .get_active_integration(project_id, provider.id)
             .await?
-            .ok_or_else(|| ApiError::NotFound("Integration not found".into()))?;
+            .ok_or(IntegrationError::NotFound)?;
         let mut merged = current.config.clone();
         merged.0.extend(changes.0.clone());
         validate_complete(provider, &merged)?;
@@ -145,16 +159,14 @@ pub async fn update_integration(
             return Ok(updated);
         }
     }
-    Err(ApiError::conflict(
-        "Integration is being modified concurrently; retry the request",
-    ))
+    Err(IntegrationError::ConcurrentUpdate)
 }
 
 pub async fn delete_integration(
     store: &Store,
     project_id: &str,
     provider_id: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), IntegrationError> {
     let provider = supported_provider(provider_id)?;
     if store
         .soft_delete_integration(project_id, provider.id)
@@ -162,6 +174,6 @@ pub async fn delete_integration(
     {
         Ok(())
     } else {
-        Err(ApiError::NotFound("Integration not found".into()))
+        Err(IntegrationError::NotFound)
     }
 }

@@ -19,16 +19,15 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::user_resyncs;
+use crate::crypto::{digests_match, secret_digest};
 use crate::domain::app_user::{has_nul, is_anonymous_id};
+use crate::domain::event_plan::EventPlan;
 use crate::domain::integration::REVENUECAT;
-use crate::error::ApiError;
-use crate::jobs::{user_resync, JobQueue, Task};
-use crate::revenuecat::{
-    is_revenue_affecting, map_webhook_event, EventType, PropertyPatch, WebhookEvent,
-};
-use crate::store::crypto::{digests_match, secret_digest};
-use crate::store::webhook_events::{EventAction, EventOutcome, EventStatus, IncomingEvent};
-use crate::store::Store;
+use crate::queue::{JobQueue, Task};
+use crate::revenuecat::{is_revenue_affecting, map_webhook_event, EventType, WebhookEvent};
+use crate::store::webhook_events::{EventOutcome, EventStatus, IncomingEvent};
+use crate::store::{Store, StoreError};
 
 /// Debounce before the follow-up resync of a user touched by a revenue-affecting event.
 pub const RESYNC_DEBOUNCE: Duration = Duration::from_secs(2);
@@ -38,63 +37,55 @@ pub const MAX_ID_LEN: usize = 512;
 /// 2100-01-01: a later timestamp is garbage and would freeze the user's ordering marker.
 const MAX_EVENT_TIMESTAMP_MS: i64 = 4_102_444_800_000;
 
-/// What an event means for user state, decided from the payload alone (pure).
-pub enum EventPlan {
-    Apply {
-        user_id: String,
-        patch: PropertyPatch,
-        resync: bool,
-    },
-    Resync(Vec<String>),
-    Resolve,
-    Ignore,
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookError {
+    #[error("RevenueCat is not configured or is disabled for this project")]
+    NotConfigured,
+    #[error("Missing Authorization header")]
+    MissingAuthorization,
+    #[error("Invalid webhook authorization")]
+    InvalidAuthorization,
+    /// The delivery cannot be recorded as sent (the message says why).
+    #[error("{0}")]
+    InvalidPayload(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-impl EventPlan {
-    pub fn for_event(event: &WebhookEvent) -> Self {
-        if event.event_type == EventType::Transfer {
-            let ids: BTreeSet<String> = event
-                .transferred_from
-                .iter()
-                .chain(&event.transferred_to)
-                .filter(|id| !id.is_empty() && !is_anonymous_id(id))
-                .cloned()
-                .collect();
-            return EventPlan::Resync(ids.into_iter().collect());
-        }
-        let Some(patch) = map_webhook_event(event) else {
-            return EventPlan::Ignore;
-        };
-        match event.identified_user_id() {
-            Some(user_id) => EventPlan::Apply {
-                user_id: user_id.to_owned(),
-                patch,
-                resync: is_revenue_affecting(&event.event_type),
-            },
-            None => EventPlan::Resolve,
-        }
-    }
+fn invalid(message: impl Into<String>) -> WebhookError {
+    WebhookError::InvalidPayload(message.into())
+}
 
-    pub fn action(&self) -> EventAction<'_> {
-        let debounce_ms = RESYNC_DEBOUNCE.as_millis() as i64;
-        match self {
-            EventPlan::Apply {
-                user_id,
-                patch,
-                resync,
-            } => EventAction::Apply {
-                user_id,
-                patch,
-                resync_delay_ms: resync.then_some(debounce_ms),
-            },
-            EventPlan::Resync(ids) => EventAction::Resync {
-                user_ids: ids.clone(),
-                delay_ms: debounce_ms,
-            },
-            EventPlan::Resolve => EventAction::Resolve,
-            EventPlan::Ignore => EventAction::Ignore,
-        }
+/// What an event means for user state, decided from the payload alone (pure). `resolved_user`
+/// is the user an anonymous-only event turned out to belong to; without it the event applies
+/// to its first identified id, or waits for resolution.
+pub fn plan_event(event: &WebhookEvent, resolved_user: Option<&str>) -> EventPlan {
+    if event.event_type == EventType::Transfer {
+        let ids: BTreeSet<String> = event
+            .transferred_from
+            .iter()
+            .chain(&event.transferred_to)
+            .filter(|id| !id.is_empty() && !is_anonymous_id(id))
+            .cloned()
+            .collect();
+        return EventPlan::Resync(ids.into_iter().collect());
     }
+    let Some(patch) = map_webhook_event(event) else {
+        return EventPlan::Ignore;
+    };
+    match resolved_user.or_else(|| event.identified_user_id()) {
+        Some(user_id) => EventPlan::Apply {
+            user_id: user_id.to_owned(),
+            patch,
+            resync: is_revenue_affecting(&event.event_type),
+        },
+        None => EventPlan::Resolve,
+    }
+}
+
+/// The debounce as the store wants it.
+pub fn resync_debounce_ms() -> i64 {
+    RESYNC_DEBOUNCE.as_millis() as i64
 }
 
 /// 404 unless the project has an enabled RevenueCat integration, 401 unless the header
@@ -103,48 +94,41 @@ pub async fn authenticate(
     store: &Store,
     project_id: &str,
     authorization: Option<&str>,
-) -> Result<(), ApiError> {
-    let not_configured = || {
-        ApiError::NotFound("RevenueCat is not configured or is disabled for this project".into())
-    };
+) -> Result<(), WebhookError> {
     if has_nul(project_id) {
-        return Err(not_configured());
+        return Err(WebhookError::NotConfigured);
     }
     let expected = store
         .webhook_secret_hash(project_id, REVENUECAT)
         .await?
-        .ok_or_else(not_configured)?
-        .ok_or_else(|| ApiError::Unauthorized("Invalid webhook authorization".into()))?;
+        .ok_or(WebhookError::NotConfigured)?
+        .ok_or(WebhookError::InvalidAuthorization)?;
     let presented = authorization
         .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::Unauthorized("Missing Authorization header".into()))?;
+        .ok_or(WebhookError::MissingAuthorization)?;
     if digests_match(&secret_digest(presented), &expected) {
         Ok(())
     } else {
-        Err(ApiError::Unauthorized(
-            "Invalid webhook authorization".into(),
-        ))
+        Err(WebhookError::InvalidAuthorization)
     }
 }
 
 /// Parses and validates a body. Unknown event types and fields are accepted.
-pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ApiError> {
-    let json: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("Malformed JSON: {e}")))?;
+pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
+    let json: Value =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("Malformed JSON: {e}")))?;
     if contains_nul(&json) {
-        return Err(ApiError::BadRequest(
-            "Payload contains NUL (\\u0000) characters".into(),
-        ));
+        return Err(invalid("Payload contains NUL (\\u0000) characters"));
     }
     let event = json
         .get("event")
         .filter(|e| e.is_object())
-        .ok_or_else(|| ApiError::BadRequest("Payload has no `event` object".into()))?;
+        .ok_or_else(|| invalid("Payload has no `event` object"))?;
     let event: WebhookEvent = serde_json::from_value(event.clone())
-        .map_err(|e| ApiError::BadRequest(format!("Invalid event: {e}")))?;
+        .map_err(|e| invalid(format!("Invalid event: {e}")))?;
     if event.id.trim().is_empty() {
-        return Err(ApiError::BadRequest("event.id must not be empty".into()));
+        return Err(invalid("event.id must not be empty"));
     }
     let ids = [
         Some(event.id.as_str()),
@@ -159,18 +143,18 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, ApiError> {
         .chain(event.transferred_to.iter().map(String::as_str))
         .any(|id| id.len() > MAX_ID_LEN);
     if too_long {
-        return Err(ApiError::BadRequest(format!(
+        return Err(invalid(format!(
             "Event ids and user ids must be at most {MAX_ID_LEN} bytes"
         )));
     }
     if !(0..=MAX_EVENT_TIMESTAMP_MS).contains(&event.event_timestamp_ms) {
-        return Err(ApiError::BadRequest(
-            "event.event_timestamp_ms is not a plausible time in milliseconds".into(),
+        return Err(invalid(
+            "event.event_timestamp_ms is not a plausible time in milliseconds",
         ));
     }
     if event.event_type != EventType::Transfer && event.target_user_id().is_none() {
-        return Err(ApiError::BadRequest(
-            "Event has neither app_user_id nor original_app_user_id".into(),
+        return Err(invalid(
+            "Event has neither app_user_id nor original_app_user_id",
         ));
     }
     Ok(event)
@@ -191,11 +175,10 @@ pub async fn receive(
     queue: &JobQueue,
     project_id: &str,
     body: &[u8],
-) -> Result<EventOutcome, ApiError> {
+) -> Result<EventOutcome, WebhookError> {
     let event = parse_event(body)?;
-    let payload =
-        std::str::from_utf8(body).map_err(|_| ApiError::BadRequest("Body is not UTF-8".into()))?;
-    let plan = EventPlan::for_event(&event);
+    let payload = std::str::from_utf8(body).map_err(|_| invalid("Body is not UTF-8"))?;
+    let plan = plan_event(&event, None);
     let incoming = IncomingEvent {
         project_id,
         event_id: &event.id,
@@ -205,7 +188,9 @@ pub async fn receive(
         timestamp_ms: event.event_timestamp_ms,
         payload,
     };
-    let outcome = store.ingest_webhook_event(&incoming, plan.action()).await?;
+    let outcome = store
+        .ingest_webhook_event(&incoming, &plan, resync_debounce_ms())
+        .await?;
     if let EventOutcome::Recorded {
         status,
         new_resync_ids,
@@ -227,7 +212,7 @@ pub async fn dispatch_follow_ups(
     new_resync_ids: &[String],
 ) {
     for id in new_resync_ids {
-        user_resync::push(queue, id, RESYNC_DEBOUNCE).await;
+        user_resyncs::push(queue, id, RESYNC_DEBOUNCE).await;
     }
     if status == EventStatus::PendingResolution {
         let task = Task::ResolveWebhookEvent {

@@ -1,4 +1,4 @@
-use crate::store::crypto::CryptoError;
+use crate::crypto::CryptoError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

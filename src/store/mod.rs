@@ -8,10 +8,12 @@
 
 use sqlx::{PgPool, SqlitePool};
 
-use crate::config::DatabaseSettings;
-use crate::store::crypto::MasterKey;
+use std::path::PathBuf;
 
-pub mod crypto;
+use secrecy::SecretString;
+
+use crate::crypto::MasterKey;
+
 mod error;
 pub mod integrations;
 pub mod postgres;
@@ -27,6 +29,19 @@ pub use error::StoreError;
 /// Our migration history table. apalis-sqlite uses `_sqlx_migrations` in the same database;
 /// sharing it would make each migrator reject the other's rows.
 pub const MIGRATIONS_TABLE: &str = "rcsync_migrations";
+
+/// Which database to open (built from `RCSYNC_DATABASE_URL` by the configuration).
+#[derive(Debug, Clone)]
+pub enum DatabaseSettings {
+    /// `path` is the file behind the URL, `None` for an in-memory database.
+    Sqlite {
+        url: String,
+        path: Option<PathBuf>,
+    },
+    Postgres {
+        url: SecretString,
+    },
+}
 
 #[derive(Clone)]
 pub struct Store {

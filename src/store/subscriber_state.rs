@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use sqlx::types::Json;
 
 use super::{postgres, sqlite, with_writer, Dialect, Store, StoreError};
-use crate::revenuecat::PropertyPatch;
+use crate::domain::app_user::PropertyPatch;
 use crate::timestamp::now_ms;
 
 /// A patch as a JSON merge patch: `Some` sets, `None` becomes `null` (removes).

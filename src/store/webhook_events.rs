@@ -12,7 +12,7 @@ use sqlx::FromRow;
 use super::resyncs::INSERT_PENDING_RESYNC;
 use super::subscriber_state::patch_to_json;
 use super::{postgres, sqlite, with_pool, with_writer, Dialect, Store, StoreError};
-use crate::revenuecat::PropertyPatch;
+use crate::domain::event_plan::EventPlan;
 use crate::timestamp::now_ms;
 
 /// Where an event ended up. Stored as text in `webhook_events.status`.
@@ -51,25 +51,6 @@ pub struct IncomingEvent<'a> {
     pub environment: Option<&'a str>,
     pub timestamp_ms: i64,
     pub payload: &'a str,
-}
-
-/// What to do with an event, decided by the caller from its type and ids.
-pub enum EventAction<'a> {
-    /// Merge `patch` into `user_id` unless newer state is there; optionally request a
-    /// debounced resync of the user afterwards.
-    Apply {
-        user_id: &'a str,
-        patch: &'a PropertyPatch,
-        resync_delay_ms: Option<i64>,
-    },
-    /// Request resyncs of these users (TRANSFER).
-    Resync {
-        user_ids: Vec<String>,
-        delay_ms: i64,
-    },
-    /// Anonymous ids only: resolve through RevenueCat later.
-    Resolve,
-    Ignore,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,18 +114,21 @@ impl Store {
         ))
     }
 
-    /// Records a delivery and acts on it atomically. A redelivered event id changes nothing.
+    /// Records a delivery and carries out its plan atomically; follow-up resyncs are due
+    /// `resync_delay_ms` from now. A redelivered event id changes nothing.
     pub async fn ingest_webhook_event(
         &self,
         event: &IncomingEvent<'_>,
-        action: EventAction<'_>,
+        plan: &EventPlan,
+        resync_delay_ms: i64,
     ) -> Result<EventOutcome, StoreError> {
         self.settle_event(
             Some(event),
             event.project_id,
             event.event_id,
             event.timestamp_ms,
-            action,
+            plan,
+            resync_delay_ms,
         )
         .await
     }
@@ -153,14 +137,16 @@ impl Store {
     pub async fn settle_resolved_event(
         &self,
         event: &StoredWebhookEvent,
-        action: EventAction<'_>,
+        plan: &EventPlan,
+        resync_delay_ms: i64,
     ) -> Result<EventOutcome, StoreError> {
         self.settle_event(
             None,
             &event.project_id,
             &event.event_id,
             event.event_timestamp_ms,
-            action,
+            plan,
+            resync_delay_ms,
         )
         .await
     }
@@ -171,7 +157,8 @@ impl Store {
         project_id: &str,
         event_id: &str,
         timestamp_ms: i64,
-        action: EventAction<'_>,
+        plan: &EventPlan,
+        resync_delay_ms: i64,
     ) -> Result<EventOutcome, StoreError> {
         let now = now_ms();
         let apply_sql = self.apply_event_sql();
@@ -209,10 +196,10 @@ impl Store {
             if claimed == 0 {
                 return Ok(EventOutcome::AlreadyProcessed);
             }
-            // Users to resync after this event, and when.
-            let mut resync: (Vec<String>, i64) = (Vec::new(), 0);
-            let (status, target) = match action {
-                EventAction::Apply { user_id, patch, resync_delay_ms } => {
+            // Users to resync after this event.
+            let mut resync_users: Vec<String> = Vec::new();
+            let (status, target) = match plan {
+                EventPlan::Apply { user_id, patch, resync } => {
                     let json = Json(patch_to_json(patch));
                     let applied = sqlx::query(sqlx::AssertSqlSafe(apply_sql.0.clone()))
                         .bind(project_id)
@@ -226,28 +213,27 @@ impl Store {
                         .execute(&mut *tx)
                         .await?
                         .rows_affected() > 0;
-                    if let (true, Some(delay)) = (applied, resync_delay_ms) {
-                        resync = (vec![user_id.to_owned()], delay);
+                    if applied && *resync {
+                        resync_users.push(user_id.clone());
                     }
                     let status = if applied { EventStatus::Applied } else { EventStatus::Superseded };
-                    (status, Some(user_id.to_owned()))
+                    (status, Some(user_id.as_str()))
                 }
-                EventAction::Resync { user_ids, delay_ms } => {
-                    resync = (user_ids, delay_ms);
+                EventPlan::Resync(user_ids) => {
+                    resync_users.extend(user_ids.iter().cloned());
                     (EventStatus::Applied, None)
                 }
-                EventAction::Resolve => (EventStatus::PendingResolution, None),
-                EventAction::Ignore => (EventStatus::Ignored, None),
+                EventPlan::Resolve => (EventStatus::PendingResolution, None),
+                EventPlan::Ignore => (EventStatus::Ignored, None),
             };
             let mut new_resync_ids = Vec::new();
-            let (resync_users, delay_ms) = resync;
             for user_id in &resync_users {
                 let created: Option<(String,)> = sqlx::query_as(INSERT_PENDING_RESYNC)
                     .bind(ulid::Ulid::new().to_string())
                     .bind(project_id)
                     .bind(user_id)
                     .bind(format!("event:{event_id}"))
-                    .bind(now + delay_ms)
+                    .bind(now + resync_delay_ms)
                     .bind(now)
                     .fetch_optional(&mut *tx)
                     .await?;

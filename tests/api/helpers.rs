@@ -4,11 +4,11 @@
 
 use std::net::TcpListener;
 
+use fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use rcsync::auth::api_key::generate_api_key;
 use rcsync::config::RawSettings;
 use rcsync::domain::permission::Permission;
-use rcsync::fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
 use rcsync::startup::{open_store, Application, Role};
 use rcsync::store::tenancy::NewApiKey;
 use rcsync::store::Store;

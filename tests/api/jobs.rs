@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use rcsync::fake_revenuecat::dataset::customer_id;
-use rcsync::jobs::{user_resync, JobQueue};
+use fake_revenuecat::dataset::customer_id;
+use rcsync::queue::JobQueue;
+use rcsync::services::user_resyncs as user_resync;
 use rcsync::store::resyncs::{ResyncRequest, UserResync};
 
 use crate::helpers::{fake_with_dataset, spawn_app_with_fake, wait_until, TestApp};

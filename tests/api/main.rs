@@ -6,6 +6,7 @@ mod health;
 mod helpers;
 mod integrations;
 mod jobs;
+mod layering;
 mod malformed;
 mod restart;
 mod sync;

@@ -5,11 +5,12 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use fake_revenuecat::dataset::customer_id;
+use fake_revenuecat::FakeRevenueCat;
 use futures::StreamExt;
 use rcsync::domain::permission::Permission;
-use rcsync::fake_revenuecat::dataset::customer_id;
-use rcsync::fake_revenuecat::FakeRevenueCat;
-use rcsync::jobs::{user_resync, JobQueue};
+use rcsync::queue::JobQueue;
+use rcsync::services::user_resyncs as user_resync;
 use rcsync::store::resyncs::ResyncRequest;
 use rcsync::store::tenancy::NewApiKey;
 use rcsync::store::Store;

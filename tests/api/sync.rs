@@ -2,11 +2,11 @@
 
 use std::time::{Duration, Instant};
 
-use rcsync::domain::permission::Permission;
-use rcsync::fake_revenuecat::dataset::{customer_id, SUBSCRIBER_CASES};
-use rcsync::fake_revenuecat::{
+use fake_revenuecat::dataset::{customer_id, SUBSCRIBER_CASES};
+use fake_revenuecat::{
     CustomerRecord, DatasetCase, FakeRevenueCat, LoggedRequest, RateLimitDomain,
 };
+use rcsync::domain::permission::Permission;
 use serde_json::{json, Value};
 
 use crate::helpers::{fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, TestApp};
@@ -24,7 +24,7 @@ fn user_of(app: &TestApp, case: DatasetCase) -> String {
     let (spec, _) = app.fake.dataset().expect("dataset");
     (0..spec.customers)
         .map(customer_id)
-        .find(|id| rcsync::fake_revenuecat::dataset::expected_case(spec, id) == Some(case))
+        .find(|id| fake_revenuecat::dataset::expected_case(spec, id) == Some(case))
         .unwrap_or_else(|| panic!("no customer in case {case:?}"))
 }
 

@@ -71,8 +71,8 @@ impl ClientConfig {
     pub fn new(base_url: Url) -> Self {
         Self {
             base_url,
-            customer_rate_limit_per_min: 480,
-            config_rate_limit_per_min: 60,
+            customer_rate_limit_per_min: RateLimits::REVENUECAT.customer_information.per_minute,
+            config_rate_limit_per_min: RateLimits::REVENUECAT.project_configuration.per_minute,
             request_timeout: Duration::from_secs(10),
             max_retries: 5,
             max_rate_limited_retries: 20,
@@ -83,14 +83,15 @@ impl ClientConfig {
     }
 
     fn rate_limits(&self) -> RateLimits {
+        let defaults = RateLimits::REVENUECAT;
         RateLimits {
             customer_information: DomainLimit {
                 per_minute: self.customer_rate_limit_per_min,
-                burst: 4,
+                ..defaults.customer_information
             },
             project_configuration: DomainLimit {
                 per_minute: self.config_rate_limit_per_min,
-                burst: 2,
+                ..defaults.project_configuration
             },
         }
     }

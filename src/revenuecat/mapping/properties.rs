@@ -1,12 +1,8 @@
 //! The `rc_*` property vocabulary and the patch type both mappings produce.
 
-use std::collections::BTreeMap;
-
 use super::BillingPeriod;
 
-/// Property changes for one user: `Some(v)` sets the key, `None` removes it, and keys absent
-/// from the map are left untouched.
-pub type PropertyPatch = BTreeMap<String, Option<String>>;
+pub use crate::domain::app_user::PropertyPatch;
 
 /// Property names.
 pub mod keys {

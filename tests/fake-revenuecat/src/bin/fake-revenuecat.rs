@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use rcsync::fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
+use fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
 
 #[derive(Debug, Parser)]
 #[command(

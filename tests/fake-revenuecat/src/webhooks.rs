@@ -9,9 +9,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::errors::RcError;
+use super::errors::Reply;
 use super::model::WebhookIntegrationRecord;
+use super::query::Query;
 use super::render;
-use super::routes::{Query, Reply};
 use super::Shared;
 
 /// Event types a webhook integration can subscribe to (lower case, as the API takes them).

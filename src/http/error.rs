@@ -1,10 +1,15 @@
-//! The HTTP layer's error: every failure becomes `{"error": "..."}` with the right status.
-//! Server faults answer an opaque 500 and log the full cause chain.
+//! The HTTP layer's error, and the one place service errors become status codes: every
+//! failure is `{"error": "..."}` with the right status. Server faults answer an opaque 500 and
+//! log the full cause chain.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
+use crate::auth::AuthError;
+use crate::services::integrations::IntegrationError;
+use crate::services::revenuecat_sync::SyncError;
+use crate::services::webhooks::WebhookError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +71,77 @@ impl From<StoreError> for ApiError {
                 )
             }
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(err: AuthError) -> Self {
+        match err {
+            AuthError::Unauthenticated(message) => ApiError::Unauthorized(message.into()),
+            AuthError::Forbidden(message) => ApiError::Forbidden(message),
+            AuthError::NotFound(message) => ApiError::NotFound(message.into()),
+            AuthError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A RevenueCat failure as a 502 carrying RevenueCat's status and message.
+fn bad_gateway(message: String, status: Option<u16>, revenuecat_message: String) -> ApiError {
+    let mut extra = Map::new();
+    if let Some(status) = status {
+        extra.insert("revenuecat_status".into(), json!(status));
+    }
+    extra.insert("revenuecat_message".into(), json!(revenuecat_message));
+    ApiError::BadGateway { message, extra }
+}
+
+impl From<SyncError> for ApiError {
+    fn from(err: SyncError) -> Self {
+        match err {
+            SyncError::NotConfigured | SyncError::SubscriberNotFound => {
+                ApiError::NotFound(err.to_string())
+            }
+            SyncError::AnonymousUser => ApiError::BadRequest(err.to_string()),
+            SyncError::KeyRejected {
+                status,
+                ref message,
+            } => bad_gateway(err.to_string(), status, message.clone()),
+            SyncError::Upstream(ref source) => bad_gateway(
+                format!("RevenueCat API error: {}", source.message()),
+                source.status(),
+                source.message(),
+            ),
+            SyncError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<IntegrationError> for ApiError {
+    fn from(err: IntegrationError) -> Self {
+        match err {
+            IntegrationError::InvalidConfig(_) | IntegrationError::CredentialsRejected(_) => {
+                ApiError::BadRequest(err.to_string())
+            }
+            IntegrationError::NotFound => ApiError::NotFound(err.to_string()),
+            IntegrationError::AlreadyExists(_) | IntegrationError::ConcurrentUpdate => {
+                ApiError::conflict(err.to_string())
+            }
+            IntegrationError::Provider(e) => e.into(),
+            IntegrationError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<WebhookError> for ApiError {
+    fn from(err: WebhookError) -> Self {
+        match err {
+            WebhookError::NotConfigured => ApiError::NotFound(err.to_string()),
+            WebhookError::MissingAuthorization | WebhookError::InvalidAuthorization => {
+                ApiError::Unauthorized(err.to_string())
+            }
+            WebhookError::InvalidPayload(message) => ApiError::BadRequest(message),
+            WebhookError::Store(e) => e.into(),
         }
     }
 }

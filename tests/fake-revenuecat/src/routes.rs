@@ -13,14 +13,13 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
-use super::errors::RcError;
+use super::errors::{RcError, Reply};
 use super::log::LoggedRequest;
+use super::query::{parse_query, Query};
 use super::rate_limit::{Decision, RateLimitDomain};
 use super::render;
 use super::state::Store;
 use super::{admin, lock, webhooks, Shared};
-
-pub(crate) type Reply = Result<HttpResponse, RcError>;
 
 pub(crate) async fn dispatch(
     req: HttpRequest,
@@ -97,30 +96,6 @@ fn decode(seg: &str) -> Result<String, RcError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| RcError::parameter("path", "Path is not valid UTF-8"))
-}
-
-/// Query parameters relevant to the fake.
-pub(crate) struct Query {
-    pub limit: Option<String>,
-    pub starting_after: Option<String>,
-    pub expand: Vec<String>,
-}
-
-fn parse_query(req: &HttpRequest) -> Query {
-    let mut q = Query {
-        limit: None,
-        starting_after: None,
-        expand: Vec::new(),
-    };
-    for (k, v) in url::form_urlencoded::parse(req.query_string().as_bytes()) {
-        match k.as_ref() {
-            "limit" => q.limit = Some(v.into_owned()),
-            "starting_after" => q.starting_after = Some(v.into_owned()),
-            "expand" | "expand[]" => q.expand.extend(v.split(',').map(|s| s.trim().to_string())),
-            _ => {}
-        }
-    }
-    q
 }
 
 /// `limit` as RevenueCat validates it: default 20, an integer in `1..=max`.

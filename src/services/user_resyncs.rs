@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use super::{JobContext, JobQueue, JobQueueError, Task};
-use crate::services::revenuecat_sync::SyncError;
+use super::revenuecat_sync::SyncError;
+use super::Services;
+use crate::queue::{JobQueue, JobQueueError, Task};
 use crate::store::resyncs::{ResyncOutcome, ResyncRequest, UserResync};
 use crate::store::subscriber_state::ApplyMode;
 use crate::store::{Store, StoreError};
@@ -70,7 +71,8 @@ enum Attempt {
     Retry(String),
 }
 
-pub(crate) async fn run(ctx: &JobContext, resync_id: &str) -> Result<(), StoreError> {
+/// Runs one attempt of the resync row `resync_id` (the `revenuecat_user_resync` task).
+pub async fn run(ctx: &Services, resync_id: &str) -> Result<(), StoreError> {
     let Some(row) = ctx.store.claim_user_resync(resync_id).await? else {
         tracing::debug!(%resync_id, "nothing to claim (not due, done, superseded or running)");
         return Ok(());
@@ -100,7 +102,7 @@ pub(crate) async fn run(ctx: &JobContext, resync_id: &str) -> Result<(), StoreEr
 }
 
 /// Records how an attempt ended, scheduling the next one for transient failures.
-async fn settle(ctx: &JobContext, row: &UserResync, attempt: Attempt) -> Result<(), StoreError> {
+async fn settle(ctx: &Services, row: &UserResync, attempt: Attempt) -> Result<(), StoreError> {
     let store = &ctx.store;
     let message = match attempt {
         Attempt::Done => {

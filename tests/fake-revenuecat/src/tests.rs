@@ -599,7 +599,7 @@ async fn works_under_actix_runtime_and_admin_endpoints() {
 }
 
 fn fixture(path: &str) -> Value {
-    let p = format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
+    let p = format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&p).expect(&p)).expect(&p)
 }
 
@@ -651,7 +651,7 @@ async fn objects_match_v2_fixture_shapes() {
 
 #[test]
 fn webhook_fixtures_are_well_formed() {
-    let dir = format!("{}/fixtures/webhooks", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../fixtures/webhooks", env!("CARGO_MANIFEST_DIR"));
     let mut ids = HashSet::new();
     let mut sandbox = 0;
     let mut n = 0;

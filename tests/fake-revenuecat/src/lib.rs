@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use rcsync::fake_revenuecat::{FakeConfig, FakeRevenueCat, DatasetSpec};
+//! use fake_revenuecat::{FakeConfig, FakeRevenueCat, DatasetSpec};
 //! let fake = FakeRevenueCat::start(FakeConfig {
 //!     dataset: Some(DatasetSpec { customers: 50, ..Default::default() }),
 //!     ..Default::default()
@@ -27,6 +27,7 @@ pub mod errors;
 pub mod faults;
 pub mod log;
 pub mod model;
+mod query;
 pub mod rate_limit;
 pub mod render;
 mod routes;

@@ -4,6 +4,9 @@ use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::{json, Map, Value};
 
+/// What a fake endpoint answers: a response, or a RevenueCat error object.
+pub(crate) type Reply = Result<HttpResponse, RcError>;
+
 /// One RevenueCat error answer.
 #[derive(Debug, Clone)]
 pub struct RcError {

@@ -3,12 +3,13 @@
 
 use std::time::Duration;
 
-use super::user_resync::retry_delay;
-use super::JobContext;
+use super::revenuecat_sync::SyncError;
+use super::user_resyncs::retry_delay;
+use super::webhooks::{dispatch_follow_ups, plan_event, resync_debounce_ms};
+use super::Services;
 use crate::domain::app_user::is_anonymous_id;
-use crate::revenuecat::{is_revenue_affecting, map_webhook_event, WebhookEvent};
-use crate::services::revenuecat_sync::SyncError;
-use crate::services::webhooks::{dispatch_follow_ups, EventPlan};
+use crate::queue::Task;
+use crate::revenuecat::WebhookEvent;
 use crate::store::webhook_events::{
     parse_stored_payload, EventOutcome, ResolutionRetry, StoredWebhookEvent,
 };
@@ -18,11 +19,8 @@ use crate::timestamp::now_ms;
 /// An anonymous user usually logs in within minutes; after ~20 min of retries we stop.
 pub const MAX_ATTEMPTS: i64 = 7;
 
-pub(crate) async fn run(
-    ctx: &JobContext,
-    project_id: &str,
-    event_id: &str,
-) -> Result<(), StoreError> {
+/// One resolution attempt of a `pending_resolution` event (the `ResolveWebhookEvent` task).
+pub async fn run(ctx: &Services, project_id: &str, event_id: &str) -> Result<(), StoreError> {
     let Some(stored) = ctx
         .store
         .begin_event_resolution(project_id, event_id)
@@ -70,22 +68,15 @@ pub(crate) async fn run(
 }
 
 async fn apply_to(
-    ctx: &JobContext,
+    ctx: &Services,
     stored: &StoredWebhookEvent,
     event: &WebhookEvent,
     user_id: String,
 ) -> Result<(), StoreError> {
-    let plan = match map_webhook_event(event) {
-        Some(patch) => EventPlan::Apply {
-            user_id,
-            patch,
-            resync: is_revenue_affecting(&event.event_type),
-        },
-        None => EventPlan::Ignore,
-    };
+    let plan = plan_event(event, Some(&user_id));
     let outcome = ctx
         .store
-        .settle_resolved_event(stored, plan.action())
+        .settle_resolved_event(stored, &plan, resync_debounce_ms())
         .await?;
     if let EventOutcome::Recorded {
         status,
@@ -106,7 +97,7 @@ async fn apply_to(
 }
 
 async fn retry_or_give_up(
-    ctx: &JobContext,
+    ctx: &Services,
     stored: &StoredWebhookEvent,
     detail: &str,
 ) -> Result<(), StoreError> {
@@ -125,7 +116,7 @@ async fn retry_or_give_up(
             },
         )
         .await?;
-    let task = super::Task::ResolveWebhookEvent {
+    let task = Task::ResolveWebhookEvent {
         project_id: stored.project_id.clone(),
         event_id: stored.event_id.clone(),
     };
@@ -140,7 +131,7 @@ async fn retry_or_give_up(
 }
 
 async fn give_up(
-    ctx: &JobContext,
+    ctx: &Services,
     stored: &StoredWebhookEvent,
     detail: &str,
 ) -> Result<(), StoreError> {
