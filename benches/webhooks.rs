@@ -53,8 +53,9 @@ async fn main() {
     let store = open_store(&settings).await.unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let app =
-        Application::build_with(settings, store.clone(), listener, Role::ApiAndWorkers).unwrap();
+    let app = Application::build_with(settings, store.clone(), listener, Role::ApiAndWorkers)
+        .await
+        .unwrap();
     tokio::spawn(app.run_until_stopped());
 
     store.create_team("bench", "Bench").await.unwrap();

@@ -40,6 +40,61 @@ pub const WEBHOOK_BODY_LIMIT: usize = 1024 * 1024;
 /// Largest accepted API body (a bulk upsert of 1000 users with properties).
 pub const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
+/// How background work is timed: the defaults, documented in one place. Not environment
+/// settings (the defaults are what production wants); tests shorten them through [`Settings`].
+///
+/// Durations marked "(clock)" are measured on the injected clock ([`crate::clock`]), so tests
+/// move time instead of sleeping; the others bound real work in flight.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobTimings {
+    /// How often a worker process proves it is alive (clock).
+    pub instance_heartbeat: Duration,
+    /// A worker process silent this long is dead: its claims are taken over (clock).
+    pub instance_timeout: Duration,
+    /// A claim older than this is taken over whatever its process says; longer than any
+    /// attempt (clock).
+    pub claim_lease: Duration,
+    /// How often the dispatcher looks for due work to push to the queue (real).
+    pub dispatch_interval: Duration,
+    /// A pushed task not started within this window is pushed again: its push or its task
+    /// was lost (clock).
+    pub redispatch_after: Duration,
+    /// How often idle apalis workers poll for tasks (real).
+    pub poll_interval: Duration,
+    /// The longest one resync attempt may run, waits on RevenueCat included (real).
+    pub attempt_time_limit: Duration,
+    /// Attempts of a user resync before it ends `failed`.
+    pub max_attempts: i64,
+    /// First retry delay of a failed attempt; doubles per attempt, ±20 % jitter (clock).
+    pub first_retry: Duration,
+    /// Longest retry delay (clock).
+    pub max_retry: Duration,
+    /// How long an event with only anonymous ids is retried before it is given up (clock).
+    pub resolution_window: Duration,
+    /// Delay of the resync that follows a webhook event; later events of the same user join
+    /// the pending one (clock).
+    pub follow_up_debounce: Duration,
+}
+
+impl Default for JobTimings {
+    fn default() -> Self {
+        Self {
+            instance_heartbeat: Duration::from_secs(5),
+            instance_timeout: Duration::from_secs(15),
+            claim_lease: Duration::from_secs(5 * 60),
+            dispatch_interval: Duration::from_millis(250),
+            redispatch_after: Duration::from_secs(2 * 60),
+            poll_interval: Duration::from_millis(500),
+            attempt_time_limit: Duration::from_secs(4 * 60),
+            max_attempts: 8,
+            first_retry: Duration::from_secs(10),
+            max_retry: Duration::from_secs(10 * 60),
+            resolution_window: Duration::from_secs(20 * 60),
+            follow_up_debounce: Duration::from_secs(2),
+        }
+    }
+}
+
 /// Configuration as typed by the operator, before validation. `Debug` hides the secrets.
 #[derive(Args, Clone, Default)]
 pub struct RawSettings {
@@ -102,6 +157,7 @@ pub struct Settings {
     pub jwt_secret: Option<SecretString>,
     pub rc_rate_limit: u32,
     pub log_format: LogFormat,
+    pub jobs: JobTimings,
 }
 
 /// The scheme of `RCSYNC_DATABASE_URL` picks the backend.
@@ -210,6 +266,7 @@ impl RawSettings {
             jwt_secret,
             rc_rate_limit: self.rc_rate_limit,
             log_format,
+            jobs: JobTimings::default(),
         })
     }
 }

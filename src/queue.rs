@@ -82,6 +82,19 @@ impl JobQueue {
         result.map_err(|e| JobQueueError(format!("apalis migrations: {e}")))
     }
 
+    /// Pushes tasks to run now, in one batch.
+    pub async fn push_all(&self, tasks: Vec<Task>) -> Result<(), JobQueueError> {
+        let result = match self.clone() {
+            JobQueue::Sqlite(mut storage) => {
+                storage.push_bulk(tasks).await.map_err(|e| e.to_string())
+            }
+            JobQueue::Postgres(mut storage) => {
+                storage.push_bulk(tasks).await.map_err(|e| e.to_string())
+            }
+        };
+        result.map_err(JobQueueError)
+    }
+
     pub async fn push(&self, task: Task, delay: Duration) -> Result<(), JobQueueError> {
         let task = TaskBuilder::new(task).run_after(delay).build();
         let result = match self.clone() {

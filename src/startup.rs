@@ -9,6 +9,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
+use crate::clock::SharedClock;
 use crate::config::{Settings, API_BODY_LIMIT, SHUTDOWN_GRACE};
 use crate::http::{self, PublicUrl};
 use crate::jobs::JobRuntime;
@@ -16,18 +17,27 @@ use crate::queue::JobQueue;
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
 use crate::services::health::{Readiness, WorkerHealth};
 use crate::services::revenuecat_sync::RevenueCatSync;
+use crate::services::webhooks::WebhookReceiver;
 use crate::services::Services;
 use crate::store::Store;
 
-/// Opens the database and applies our migrations and apalis's.
+/// Opens the database on the wall clock and applies our migrations and apalis's.
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(&settings.database, settings.master_key.clone()).await?;
+    open_store_with_clock(settings, SharedClock::system()).await
+}
+
+/// [`open_store`] on a given clock (tests drive a manual one).
+pub async fn open_store_with_clock(
+    settings: &Settings,
+    clock: SharedClock,
+) -> anyhow::Result<Store> {
+    let store = Store::connect(&settings.database, settings.master_key.clone(), clock).await?;
     store.migrate().await?;
     JobQueue::migrate(&store).await?;
     Ok(store)
 }
 
-/// The services every process shares, built from the settings.
+/// The services every process shares, built from the settings; the store brings the clock.
 fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
     client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
@@ -35,6 +45,9 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
     Ok(Services {
         queue: JobQueue::new(&store),
         sync: RevenueCatSync::new(store.clone(), client),
+        webhooks: WebhookReceiver::start(store.clone(), settings.jobs.follow_up_debounce),
+        timings: settings.jobs.clone(),
+        instance_id: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
         store,
     })
 }
@@ -60,18 +73,20 @@ impl Application {
         let store = open_store(&settings).await?;
         let listener = TcpListener::bind(settings.bind)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.bind))?;
-        Self::build_with(settings, store, listener, role)
+        Self::build_with(settings, store, listener, role).await
     }
 
-    pub fn build_with(
+    pub async fn build_with(
         settings: Settings,
         store: Store,
         listener: TcpListener,
         role: Role,
     ) -> anyhow::Result<Self> {
         let services = build_services(&settings, store)?;
-        let jobs =
-            (role == Role::ApiAndWorkers).then(|| JobRuntime::start(Arc::new(services.clone())));
+        let jobs = match role {
+            Role::ApiAndWorkers => Some(JobRuntime::start(Arc::new(services.clone())).await?),
+            Role::ApiOnly => None,
+        };
         let port = listener.local_addr()?.port();
         let server = http_server(
             &settings,
@@ -132,7 +147,7 @@ fn http_server(
     });
     let store = web::Data::new(services.store.clone());
     let sync = web::Data::new(services.sync.clone());
-    let queue = web::Data::new(services.queue.clone());
+    let webhooks = web::Data::new(services.webhooks.clone());
     let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
     let server = HttpServer::new(move || {
         App::new()
@@ -144,7 +159,7 @@ fn http_server(
             .app_data(readiness.clone())
             .app_data(store.clone())
             .app_data(sync.clone())
-            .app_data(queue.clone())
+            .app_data(webhooks.clone())
             .app_data(public_url.clone())
             .configure(http::routes)
             .default_service(web::to(http::not_found))
@@ -160,7 +175,7 @@ fn http_server(
 pub async fn run_workers_until_stopped(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let services = build_services(&settings, store)?;
-    let jobs = JobRuntime::start(Arc::new(services.clone()));
+    let jobs = JobRuntime::start(Arc::new(services.clone())).await?;
     shutdown_signal().await;
     tracing::info!("shutdown signal received; finishing running jobs");
     jobs.shutdown().await;

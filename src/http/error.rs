@@ -9,8 +9,12 @@ use serde_json::{json, Map, Value};
 use crate::auth::AuthError;
 use crate::services::integrations::IntegrationError;
 use crate::services::revenuecat_sync::SyncError;
+use crate::services::users::UsersError;
 use crate::services::webhooks::WebhookError;
 use crate::store::StoreError;
+
+/// What a 503 for contention asks the client to wait.
+const BUSY_RETRY_AFTER_SECS: u64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -40,6 +44,10 @@ pub enum ApiError {
     },
     #[error("{0}")]
     ServiceUnavailable(String),
+    /// 503 with `Retry-After`: contention that clears by itself (RevenueCat retries a webhook
+    /// answered this way).
+    #[error("{0}")]
+    Busy(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -69,6 +77,10 @@ impl From<StoreError> for ApiError {
                      integration"
                         .into(),
                 )
+            }
+            other if other.is_transient() => {
+                tracing::warn!(error.cause_chain = ?other, "database contended");
+                ApiError::Busy("The database is busy; retry shortly".into())
             }
             other => ApiError::Internal(other.into()),
         }
@@ -103,6 +115,7 @@ impl From<SyncError> for ApiError {
                 ApiError::NotFound(err.to_string())
             }
             SyncError::AnonymousUser => ApiError::BadRequest(err.to_string()),
+            SyncError::ConcurrentChanges => ApiError::Busy(err.to_string()),
             SyncError::KeyRejected {
                 status,
                 ref message,
@@ -141,7 +154,18 @@ impl From<WebhookError> for ApiError {
                 ApiError::Unauthorized(err.to_string())
             }
             WebhookError::InvalidPayload(message) => ApiError::BadRequest(message),
+            WebhookError::Busy => ApiError::Busy(err.to_string()),
+            WebhookError::CommitFailed => ApiError::Internal(err.into()),
             WebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UsersError> for ApiError {
+    fn from(err: UsersError) -> Self {
+        match err {
+            UsersError::Invalid(e) => ApiError::BadRequest(e.to_string()),
+            UsersError::Store(e) => e.into(),
         }
     }
 }
@@ -157,7 +181,7 @@ impl ResponseError for ApiError {
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
-            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ServiceUnavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -177,6 +201,10 @@ impl ResponseError for ApiError {
                 body.insert("error".into(), json!(other.to_string()));
             }
         }
-        HttpResponse::build(self.status_code()).json(Value::Object(body))
+        let mut response = HttpResponse::build(self.status_code());
+        if let ApiError::Busy(_) = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, BUSY_RETRY_AFTER_SECS));
+        }
+        response.json(Value::Object(body))
     }
 }

@@ -14,6 +14,7 @@ use crate::domain::integration::{provider, Integration, PROVIDERS};
 use crate::domain::permission::Permission;
 use crate::services::integrations as service;
 use crate::services::revenuecat_sync::RevenueCatSync;
+use crate::services::webhooks::WebhookReceiver;
 use crate::store::Store;
 use crate::timestamp::serde_iso;
 
@@ -105,15 +106,22 @@ pub async fn create_integration(
     principal: Principal,
     store: web::Data<Store>,
     sync: web::Data<RevenueCatSync>,
+    webhooks: web::Data<WebhookReceiver>,
     public_url: web::Data<PublicUrl>,
     path: web::Path<String>,
     body: web::Json<CreateIntegrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let project =
         authorize_project(&principal, &store, &path, Permission::IntegrationsWrite).await?;
-    let created =
-        service::create_integration(&store, &sync, &project.id, &body.provider, &body.config)
-            .await?;
+    let created = service::create_integration(
+        &store,
+        &sync,
+        &webhooks,
+        &project.id,
+        &body.provider,
+        &body.config,
+    )
+    .await?;
     let mut response = IntegrationResponse::from(&created.integration);
     response.webhook_setup = created.webhook_secret.map(|secret| WebhookSetup {
         webhook_url: webhook_url(&public_url.0, &created.integration.provider, &project.id),
@@ -136,6 +144,7 @@ pub async fn update_integration(
     principal: Principal,
     store: web::Data<Store>,
     sync: web::Data<RevenueCatSync>,
+    webhooks: web::Data<WebhookReceiver>,
     path: web::Path<(String, String)>,
     body: web::Json<UpdateIntegrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -152,13 +161,15 @@ pub async fn update_integration(
         enabled: body.enabled,
     };
     let updated =
-        service::update_integration(&store, &sync, &project_id, &provider_id, patch).await?;
+        service::update_integration(&store, &sync, &webhooks, &project_id, &provider_id, patch)
+            .await?;
     Ok(HttpResponse::Ok().json(IntegrationResponse::from(&updated)))
 }
 
 pub async fn delete_integration(
     principal: Principal,
     store: web::Data<Store>,
+    webhooks: web::Data<WebhookReceiver>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, provider_id) = path.into_inner();
@@ -169,6 +180,6 @@ pub async fn delete_integration(
         Permission::IntegrationsWrite,
     )
     .await?;
-    service::delete_integration(&store, &project_id, &provider_id).await?;
+    service::delete_integration(&store, &webhooks, &project_id, &provider_id).await?;
     Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
 }

@@ -10,6 +10,7 @@ use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::{has_nul, UserUpsert};
 use crate::domain::permission::Permission;
+use crate::services::users as service;
 use crate::store::users::UserQuery;
 use crate::store::Store;
 
@@ -57,11 +58,7 @@ pub async fn upsert_users(
             properties: u.properties,
         })
         .collect();
-    for (index, user) in users.iter().enumerate() {
-        user.validate(index)
-            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    }
-    let upserted = store.upsert_users(&project.id, &users).await?;
+    let upserted = service::upsert_users(&store, &project.id, &users).await?;
     Ok(HttpResponse::Ok().json(json!({ "upserted": upserted })))
 }
 

@@ -8,15 +8,12 @@ use serde_json::json;
 
 use super::error::ApiError;
 use crate::config::WEBHOOK_BODY_LIMIT;
-use crate::queue::JobQueue;
-use crate::services::webhooks;
-use crate::store::Store;
+use crate::services::webhooks::WebhookReceiver;
 
 pub async fn receive_revenuecat(
     req: HttpRequest,
     mut payload: web::Payload,
-    store: web::Data<Store>,
-    queue: web::Data<JobQueue>,
+    webhooks: web::Data<WebhookReceiver>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let project_id = path.into_inner();
@@ -24,9 +21,9 @@ pub async fn receive_revenuecat(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok());
-    webhooks::authenticate(&store, &project_id, authorization).await?;
+    webhooks.authenticate(&project_id, authorization).await?;
     let body = read_body(&req, &mut payload).await?;
-    webhooks::receive(&store, &queue, &project_id, &body).await?;
+    webhooks.receive(&project_id, &body).await?;
     Ok(HttpResponse::Ok().json(json!({"received": true})))
 }
 

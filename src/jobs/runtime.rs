@@ -1,12 +1,17 @@
-//! Runs the apalis workers (and the overdue-task sweeper) until shutdown.
+//! Runs the apalis workers, the dispatcher and this process's liveness heartbeat until
+//! shutdown.
 //!
-//! Settings that matter after a crash (the storage's heartbeat is in [`crate::queue`]):
-//! - idle workers poll every 500 ms (apalis otherwise waits for the next heartbeat);
-//! - every start uses a fresh worker name, so a restarted process never collides with the
-//!   dead one's registration;
-//! - the sweeper (every 60 s) re-enqueues work that should have run 2 min ago (a crash between
-//!   our commit and the push, or a task apalis lost).
+//! What matters after a crash (timings in [`crate::config::JobTimings`], the queue's own
+//! heartbeat in [`crate::queue`]):
+//! - this process registers a worker instance and heartbeats it; claims it holds are taken
+//!   over once it has been silent for `instance_timeout` (15 s), so a resync that was running
+//!   at a kill -9 runs again soon after any process restarts;
+//! - the dispatcher pushes due work every `dispatch_interval` and pushes again what was lost;
+//! - every start uses fresh worker and instance names, so a restarted process never collides
+//!   with the dead one's registration;
+//! - idle workers poll every `poll_interval` (apalis otherwise waits for its next heartbeat).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,17 +22,16 @@ use tokio::sync::watch;
 use crate::config::SHUTDOWN_GRACE;
 use crate::queue::JobQueue;
 use crate::services::health::WorkerHealth;
-use crate::services::{sweeper, Services};
+use crate::services::{dispatcher, Services};
 
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 const WORKER_CONCURRENCY: usize = 4;
-const SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 
 pub struct JobRuntime {
     stop: watch::Sender<bool>,
     monitor: tokio::task::JoinHandle<()>,
-    sweeper: tokio::task::JoinHandle<()>,
+    loops: Vec<tokio::task::JoinHandle<()>>,
     health: WorkerHealth,
+    services: Arc<Services>,
 }
 
 fn unique_worker_name() -> String {
@@ -35,53 +39,131 @@ fn unique_worker_name() -> String {
 }
 
 impl JobRuntime {
-    pub fn start(ctx: Arc<Services>) -> Self {
+    pub async fn start(services: Arc<Services>) -> anyhow::Result<Self> {
+        services
+            .store
+            .register_instance(&services.instance_id)
+            .await?;
         let (stop, stopped) = watch::channel(false);
         let health = WorkerHealth::default();
-        let monitor = tokio::spawn(run_monitor(ctx.clone(), stopped.clone(), health.clone()));
-        let sweeper = tokio::spawn(run_sweeper(ctx, stopped));
-        Self {
+        let monitor = tokio::spawn(run_monitor(
+            services.clone(),
+            stopped.clone(),
+            health.clone(),
+        ));
+        let heartbeat = {
+            let services = services.clone();
+            every(
+                services.timings.instance_heartbeat,
+                stopped.clone(),
+                move || {
+                    let services = services.clone();
+                    async move {
+                        if let Err(e) = services
+                            .store
+                            .heartbeat_instance(&services.instance_id)
+                            .await
+                        {
+                            tracing::warn!(error.cause_chain = ?e, "could not record this process's heartbeat");
+                        }
+                    }
+                },
+            )
+        };
+        let dispatch = {
+            let services = services.clone();
+            every(services.timings.dispatch_interval, stopped, move || {
+                let services = services.clone();
+                async move {
+                    if let Err(e) = dispatcher::dispatch_due(&services).await {
+                        tracing::warn!(error.cause_chain = ?e, "dispatcher could not read due work");
+                    }
+                }
+            })
+        };
+        Ok(Self {
             stop,
             monitor,
-            sweeper,
+            loops: vec![heartbeat, dispatch],
             health,
-        }
+            services,
+        })
     }
 
     pub fn health(&self) -> WorkerHealth {
         self.health.clone()
     }
 
-    /// Stops taking tasks and waits (up to the grace period) for running ones to finish.
+    /// Stops taking tasks, waits (up to the grace period) for running ones to finish, then
+    /// withdraws this process's instance so anything it still held is taken over at once.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        let _ = self.sweeper.await;
+        for task in self.loops {
+            let _ = task.await;
+        }
         if tokio::time::timeout(SHUTDOWN_GRACE + Duration::from_secs(5), self.monitor)
             .await
             .is_err()
         {
             tracing::warn!("job workers did not stop within the grace period");
         }
+        if let Err(e) = self
+            .services
+            .store
+            .remove_instance(&self.services.instance_id)
+            .await
+        {
+            tracing::warn!(error.cause_chain = ?e, "could not withdraw this process's instance");
+        }
     }
+}
+
+/// Runs `tick` every `interval` until stopped.
+fn every<F, Fut>(
+    interval: Duration,
+    mut stopped: watch::Receiver<bool>,
+    mut tick: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            let stop = tokio::select! {
+                _ = stopped.wait_for(|s| *s) => true,
+                _ = tokio::time::sleep(interval) => false,
+            };
+            if stop {
+                return;
+            }
+            tick().await;
+        }
+    })
 }
 
 async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-async fn run_monitor(ctx: Arc<Services>, stopped: watch::Receiver<bool>, health: WorkerHealth) {
-    let monitor = match ctx.queue.clone() {
+async fn run_monitor(
+    services: Arc<Services>,
+    stopped: watch::Receiver<bool>,
+    health: WorkerHealth,
+) {
+    let poll = services.timings.poll_interval;
+    let monitor = match services.queue.clone() {
         JobQueue::Sqlite(storage) => Monitor::new().register(move |_| {
             WorkerBuilder::new(unique_worker_name())
-                .backend(storage.clone().poll_with_interval(POLL_INTERVAL))
-                .data(ctx.clone())
+                .backend(storage.clone().poll_with_interval(poll))
+                .data(services.clone())
                 .concurrency(WORKER_CONCURRENCY)
                 .build(super::handle)
         }),
         JobQueue::Postgres(storage) => Monitor::new().register(move |_| {
             WorkerBuilder::new(unique_worker_name())
-                .backend(storage.clone().poll_with_interval(POLL_INTERVAL))
-                .data(ctx.clone())
+                .backend(storage.clone().poll_with_interval(poll))
+                .data(services.clone())
                 .concurrency(WORKER_CONCURRENCY)
                 .build(super::handle)
         }),
@@ -101,16 +183,4 @@ async fn run_monitor(ctx: Arc<Services>, stopped: watch::Receiver<bool>, health:
         tracing::error!(error = %e, "job monitor stopped with an error");
     }
     health.set_running(false);
-}
-
-async fn run_sweeper(ctx: Arc<Services>, mut stopped: watch::Receiver<bool>) {
-    loop {
-        tokio::select! {
-            _ = stopped.wait_for(|s| *s) => return,
-            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
-        }
-        if let Err(e) = sweeper::sweep(&ctx.store, &ctx.queue).await {
-            tracing::warn!(error.cause_chain = ?e, "sweeper could not read overdue work");
-        }
-    }
 }

@@ -31,10 +31,11 @@ pub fn opt_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>
     Ok(value.as_ref().and_then(value_to_i64))
 }
 
-/// A required integer that may arrive as a float or a numeric string.
-pub fn i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
-    let value = Value::deserialize(deserializer)?;
-    value_to_i64(&value).ok_or_else(|| serde::de::Error::custom("expected an integer"))
+/// An integer that RevenueCat should always send but that must never make a delivery fail:
+/// anything missing or unreadable becomes 0, which callers treat as implausible.
+pub fn i64_or_zero<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.as_ref().and_then(value_to_i64).unwrap_or(0))
 }
 
 /// An optional number (prices, percentages).

@@ -1,9 +1,8 @@
 //! The payload RevenueCat POSTs to our webhook endpoint.
 //!
 //! Parsing must never fail on what RevenueCat might add or omit: a rejected delivery is retried
-//! for hours and then dropped. Only `id`, `type` and `event_timestamp_ms` are required (without
-//! them we can neither dedupe nor order the event); everything else is optional and unknown
-//! fields are ignored.
+//! for hours and then dropped. Only `id` and `type` are required (without them we can neither
+//! dedupe nor interpret the event); everything else is optional and unknown fields are ignored.
 
 use serde::{Deserialize, Serialize};
 
@@ -61,8 +60,9 @@ pub struct WebhookEvent {
     pub id: String,
     #[serde(rename = "type")]
     pub event_type: EventType,
-    /// Orders the events of one customer (deliveries are not ordered).
-    #[serde(deserialize_with = "lenient::i64")]
+    /// Orders the events of one customer (deliveries are not ordered). 0 when missing or not
+    /// a number: rcsync then orders the event by its receive time.
+    #[serde(default, deserialize_with = "lenient::i64_or_zero")]
     pub event_timestamp_ms: i64,
     #[serde(default)]
     pub app_id: Option<String>,

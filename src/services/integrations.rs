@@ -5,6 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
 use super::revenuecat_sync::{RevenueCatSync, SyncError};
+use super::webhooks::WebhookReceiver;
 use crate::crypto::secret_digest;
 use crate::domain::integration::{
     parse_config_input, provider, validate_complete, ConfigError, Integration, IntegrationConfig,
@@ -78,6 +79,7 @@ async fn verify_credentials(
 pub async fn create_integration(
     store: &Store,
     sync: &RevenueCatSync,
+    webhooks: &WebhookReceiver,
     project_id: &str,
     provider_id: &str,
     config_input: &Map<String, Value>,
@@ -99,6 +101,7 @@ pub async fn create_integration(
             provider_project_id: provider_project_id.as_deref(),
         })
         .await?;
+    webhooks.invalidate(project_id);
     match outcome {
         CreateIntegrationOutcome::Created(integration) => Ok(CreatedIntegration {
             integration,
@@ -119,6 +122,7 @@ pub struct IntegrationPatch<'a> {
 pub async fn update_integration(
     store: &Store,
     sync: &RevenueCatSync,
+    webhooks: &WebhookReceiver,
     project_id: &str,
     provider_id: &str,
     patch: IntegrationPatch<'_>,
@@ -156,6 +160,7 @@ pub async fn update_integration(
             expected_revision: current.revision,
         };
         if let Some(updated) = store.update_integration(&current, update).await? {
+            webhooks.invalidate(project_id);
             return Ok(updated);
         }
     }
@@ -164,6 +169,7 @@ pub async fn update_integration(
 
 pub async fn delete_integration(
     store: &Store,
+    webhooks: &WebhookReceiver,
     project_id: &str,
     provider_id: &str,
 ) -> Result<(), IntegrationError> {
@@ -172,6 +178,7 @@ pub async fn delete_integration(
         .soft_delete_integration(project_id, provider.id)
         .await?
     {
+        webhooks.invalidate(project_id);
         Ok(())
     } else {
         Err(IntegrationError::NotFound)

@@ -1,18 +1,21 @@
 //! Use cases behind the HTTP handlers and the job handlers: validation, orchestration and
 //! store calls. Each service has its own error type; only `http/` turns them into statuses.
 
+pub mod dispatcher;
 pub mod event_resolution;
 pub mod health;
 pub mod integrations;
 pub mod revenuecat_sync;
-pub mod sweeper;
 pub mod ttl_cache;
 pub mod user_resyncs;
+pub mod users;
 pub mod webhooks;
 
+use crate::config::JobTimings;
 use crate::queue::JobQueue;
 use crate::store::Store;
 use revenuecat_sync::RevenueCatSync;
+use webhooks::WebhookReceiver;
 
 /// The long-lived pieces shared by HTTP handlers and job handlers. Cheap to clone.
 #[derive(Clone)]
@@ -20,4 +23,8 @@ pub struct Services {
     pub store: Store,
     pub queue: JobQueue,
     pub sync: RevenueCatSync,
+    pub webhooks: WebhookReceiver,
+    pub timings: JobTimings,
+    /// This process, as it stamps the claims it holds (see `store::instances`).
+    pub instance_id: String,
 }

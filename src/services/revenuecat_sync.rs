@@ -12,13 +12,15 @@ use crate::revenuecat::{
     map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
 };
 use crate::services::ttl_cache::TtlCache;
-use crate::store::subscriber_state::ApplyMode;
-use crate::store::{Store, StoreError};
-use crate::timestamp::now_ms;
+use crate::store::users::{ChangeOutcome, ChangeRule, PropertyChange, UserChange};
+use crate::store::{retry_transient_once, Store, StoreError};
 
 /// Entitlements and products change rarely and cost the 60/min Project Configuration budget:
 /// one fetch per project per TTL serves every sync in between.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
+/// How many times a sync fetches again when a webhook event landed on the user while RevenueCat
+/// was being asked (the compare-and-set refused the write).
+const FETCH_ATTEMPTS: usize = 3;
 /// A verified key's project is remembered briefly, so a burst of creates/PATCHes with one
 /// key spends one Project Configuration call rather than one each.
 const KEY_PROJECT_TTL: Duration = Duration::from_secs(60);
@@ -39,6 +41,9 @@ pub enum SyncError {
     },
     #[error("RevenueCat API error: {0}")]
     Upstream(#[source] RevenueCatError),
+    /// Webhook events kept landing on the user while RevenueCat was asked; nothing was written.
+    #[error("The user changed during every sync attempt; retry later")]
+    ConcurrentChanges,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,13 +61,12 @@ impl From<RevenueCatError> for SyncError {
     }
 }
 
-/// The result of a sync: the properties written (removed keys are not listed).
+/// The result of a sync: the patch RevenueCat's state maps to, and what it changed.
 #[derive(Debug, Clone)]
 pub struct SyncedUser {
     pub user_id: String,
     pub patch: PropertyPatch,
-    /// False when a background resync found newer state already applied and wrote nothing.
-    pub applied: bool,
+    pub change: PropertyChange,
     /// True when `/subscriptions` kept failing and only entitlements were written.
     pub entitlements_only: bool,
 }
@@ -150,11 +154,15 @@ impl RevenueCatSync {
     }
 
     /// Fetches one user from RevenueCat and merges the mapped `rc_*` properties onto them.
+    ///
+    /// Never older over newer: the write is a compare-and-set on the user's ordering marker as
+    /// it was before RevenueCat was asked, so a webhook event applied meanwhile is not
+    /// overwritten (the sync asks again instead), and the marker — RevenueCat's event time —
+    /// is never stamped with ours.
     pub async fn sync_user(
         &self,
         project_id: &str,
         user_id: &str,
-        mode: ApplyMode,
     ) -> Result<SyncedUser, SyncError> {
         if is_anonymous_id(user_id) {
             return Err(SyncError::AnonymousUser);
@@ -164,30 +172,46 @@ impl RevenueCatSync {
         }
         let connection = self.connection(project_id).await?;
         let catalog = self.catalog(&connection).await?;
-        let as_of = now_ms();
-        let data = self
-            .client
-            .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id)
+        for _ in 0..FETCH_ATTEMPTS {
+            let marker = self.store.event_marker(project_id, user_id).await?;
+            let data = self
+                .client
+                .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id)
+                .await?
+                .ok_or(SyncError::SubscriberNotFound)?;
+            let patch = map_customer(&data, &catalog);
+            let change = UserChange {
+                user_id,
+                patch: &patch,
+                rule: ChangeRule::MarkerUnchanged(marker),
+            };
+            let outcome = retry_transient_once(|| self.write_change(project_id, &change)).await?;
+            if let ChangeOutcome::Applied(change) = outcome {
+                return Ok(SyncedUser {
+                    user_id: user_id.to_owned(),
+                    patch,
+                    change,
+                    entitlements_only: data.is_entitlements_only(),
+                });
+            }
+            tracing::debug!(%user_id, "a webhook event landed during the sync; fetching again");
+        }
+        Err(SyncError::ConcurrentChanges)
+    }
+
+    async fn write_change(
+        &self,
+        project_id: &str,
+        change: &UserChange<'_>,
+    ) -> Result<ChangeOutcome, StoreError> {
+        let mut tx = self.store.begin().await?;
+        let outcome = tx
+            .change_properties(project_id, std::slice::from_ref(change))
             .await?
-            .ok_or(SyncError::SubscriberNotFound)?;
-        let patch = map_customer(&data, &catalog);
-        // Entitlements-only data leaves status and renewal as they were: it must not claim to
-        // be newer than events that may still correct them.
-        let marker = if data.is_entitlements_only() {
-            None
-        } else {
-            Some(as_of)
-        };
-        let applied = self
-            .store
-            .apply_resync_patch(project_id, user_id, &patch, as_of, marker, mode)
-            .await?;
-        Ok(SyncedUser {
-            user_id: user_id.to_owned(),
-            patch,
-            applied,
-            entitlements_only: data.is_entitlements_only(),
-        })
+            .pop()
+            .unwrap_or(ChangeOutcome::Refused);
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     /// Resolves any id (anonymous ids included) to RevenueCat's canonical customer id.

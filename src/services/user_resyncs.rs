@@ -2,7 +2,8 @@
 //!
 //! Retries are ours, not apalis's (whose storage retries immediately, without backoff): a
 //! failed attempt puts the row back to `pending` with an exponential, jittered `run_after`
-//! and pushes a delayed task. After [`MAX_ATTEMPTS`] the row ends `failed` with its error.
+//! on the clock, and the dispatcher pushes it again when it is due. After
+//! [`JobTimings::max_attempts`] the row ends `failed` with its error.
 
 use std::time::Duration;
 
@@ -10,55 +11,31 @@ use rand::Rng;
 
 use super::revenuecat_sync::SyncError;
 use super::Services;
-use crate::queue::{JobQueue, JobQueueError, Task};
-use crate::store::resyncs::{ResyncOutcome, ResyncRequest, UserResync};
-use crate::store::subscriber_state::ApplyMode;
+use crate::clock::ms;
+use crate::config::JobTimings;
+use crate::store::resyncs::{ClaimPolicy, ResyncOutcome, ResyncRequest, UserResync};
 use crate::store::{Store, StoreError};
-use crate::timestamp::now_ms;
-
-pub const MAX_ATTEMPTS: i64 = 8;
-/// Below the store's running lease (5 min), including waits on RevenueCat 429s.
-const ATTEMPT_TIME_LIMIT: Duration = Duration::from_secs(240);
-const FIRST_RETRY: Duration = Duration::from_secs(10);
-const MAX_RETRY: Duration = Duration::from_secs(600);
-
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Queue(#[from] JobQueueError),
-}
 
 /// Requests a resync of one user after `delay`, joining a pending request if there is one
 /// (so a burst of events for a user costs one RevenueCat fetch). Durable once this returns:
-/// the row is committed, and if the push is lost the sweeper pushes it again.
+/// the row is committed and the dispatcher pushes its task when it is due.
 pub async fn request(
     store: &Store,
-    queue: &JobQueue,
     project_id: &str,
     user_id: &str,
     reason: &str,
     delay: Duration,
-) -> Result<ResyncRequest, EnqueueError> {
-    let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-    let request = store
-        .request_user_resync(project_id, user_id, reason, delay_ms)
-        .await?;
-    if let ResyncRequest::Created { id, .. } = &request {
-        push(queue, id, delay).await;
-    }
-    Ok(request)
+) -> Result<ResyncRequest, StoreError> {
+    store
+        .request_user_resync(project_id, user_id, reason, ms(delay))
+        .await
 }
 
-/// Pushes the task of a committed resync row; a failed push is left to the sweeper.
-pub async fn push(queue: &JobQueue, resync_id: &str, delay: Duration) {
-    let task = Task::UserResync {
-        resync_id: resync_id.to_owned(),
-    };
-    if let Err(e) = queue.push(task, delay).await {
-        // The committed row is the promise; the sweeper will push it.
-        tracing::warn!(error = %e, %resync_id, "push failed; the sweeper will retry");
+/// When claims count as abandoned, from the timings.
+pub fn claim_policy(timings: &JobTimings) -> ClaimPolicy {
+    ClaimPolicy {
+        instance_timeout_ms: ms(timings.instance_timeout),
+        lease_ms: ms(timings.claim_lease),
     }
 }
 
@@ -72,20 +49,23 @@ enum Attempt {
 }
 
 /// Runs one attempt of the resync row `resync_id` (the `revenuecat_user_resync` task).
-pub async fn run(ctx: &Services, resync_id: &str) -> Result<(), StoreError> {
-    let Some(row) = ctx.store.claim_user_resync(resync_id).await? else {
+pub async fn run(services: &Services, resync_id: &str) -> Result<(), StoreError> {
+    let timings = &services.timings;
+    let Some(row) = services
+        .store
+        .claim_user_resync(resync_id, &services.instance_id, claim_policy(timings))
+        .await?
+    else {
         tracing::debug!(%resync_id, "nothing to claim (not due, done, superseded or running)");
         return Ok(());
     };
-    let attempt = if row.attempts > MAX_ATTEMPTS {
+    let attempt = if row.attempts > timings.max_attempts {
         // Only reachable through claims that never settled (crashes mid-attempt).
         Attempt::Retry("too many interrupted attempts".into())
     } else {
-        let sync = ctx
-            .sync
-            .sync_user(&row.project_id, &row.user_id, ApplyMode::UnlessNewer);
-        // Finish well inside the claim's lease so no other worker reclaims a live attempt.
-        match tokio::time::timeout(ATTEMPT_TIME_LIMIT, sync).await {
+        let sync = services.sync.sync_user(&row.project_id, &row.user_id);
+        // Finish well inside the claim's lease so no other worker takes over a live attempt.
+        match tokio::time::timeout(timings.attempt_time_limit, sync).await {
             Ok(Ok(synced)) if synced.entitlements_only => Attempt::Partial,
             Ok(Ok(_)) => Attempt::Done,
             Ok(Err(
@@ -93,17 +73,18 @@ pub async fn run(ctx: &Services, resync_id: &str) -> Result<(), StoreError> {
                 | SyncError::SubscriberNotFound
                 | SyncError::AnonymousUser),
             )) => Attempt::Skip(e.to_string()),
-            // RevenueCat failures and database faults alike: bounded retries, then `failed`.
+            // RevenueCat failures, database faults and an event applied during the fetch alike:
+            // bounded retries, then `failed`.
             Ok(Err(e)) => Attempt::Retry(format!("{e:#}")),
-            Err(_) => Attempt::Retry(format!("attempt exceeded {ATTEMPT_TIME_LIMIT:?}")),
+            Err(_) => Attempt::Retry(format!("attempt exceeded {:?}", timings.attempt_time_limit)),
         }
     };
-    settle(ctx, &row, attempt).await
+    settle(services, &row, attempt).await
 }
 
 /// Records how an attempt ended, scheduling the next one for transient failures.
-async fn settle(ctx: &Services, row: &UserResync, attempt: Attempt) -> Result<(), StoreError> {
-    let store = &ctx.store;
+async fn settle(services: &Services, row: &UserResync, attempt: Attempt) -> Result<(), StoreError> {
+    let store = &services.store;
     let message = match attempt {
         Attempt::Done => {
             return store
@@ -121,30 +102,28 @@ async fn settle(ctx: &Services, row: &UserResync, attempt: Attempt) -> Result<()
         }
         Attempt::Retry(message) => message,
     };
-    if row.attempts >= MAX_ATTEMPTS {
+    if row.attempts >= services.timings.max_attempts {
         tracing::error!(resync_id = %row.id, error = %message, "user resync failed for good");
         return store
             .finish_user_resync(row, ResyncOutcome::Failed, Some(&message))
             .await;
     }
-    let delay = retry_delay(row.attempts);
-    let run_after = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
+    let delay = retry_delay(&services.timings, row.attempts);
     tracing::warn!(resync_id = %row.id, attempt = row.attempts, retry_in = ?delay, error = %message, "user resync will retry");
-    if store
-        .reschedule_user_resync(row, run_after, &message)
-        .await?
-    {
-        push(&ctx.queue, &row.id, delay).await;
-    }
+    store
+        .reschedule_user_resync(row, store.now_ms() + ms(delay), &message)
+        .await?;
     Ok(())
 }
 
-/// 10 s, 20 s, 40 s … capped at 10 min, with ±20 % jitter so retries of many users spread.
-pub(crate) fn retry_delay(attempt: i64) -> Duration {
+/// `first_retry`, doubling per attempt, capped at `max_retry`, with ±20 % jitter so retries of
+/// many users spread.
+pub fn retry_delay(timings: &JobTimings, attempt: i64) -> Duration {
     let exponent = u32::try_from(attempt.saturating_sub(1).clamp(0, 16)).unwrap_or(16);
-    let base = FIRST_RETRY
+    let base = timings
+        .first_retry
         .saturating_mul(2u32.saturating_pow(exponent))
-        .min(MAX_RETRY);
+        .min(timings.max_retry);
     base.mul_f64(rand::thread_rng().gen_range(0.8..1.2))
 }
 
@@ -154,10 +133,10 @@ mod tests {
 
     #[test]
     fn retry_delays_grow_and_cap() {
-        assert!(
-            retry_delay(1) >= Duration::from_secs(8) && retry_delay(1) <= Duration::from_secs(12)
-        );
-        assert!(retry_delay(3) >= Duration::from_secs(32));
-        assert!(retry_delay(30) <= Duration::from_secs(720));
+        let timings = JobTimings::default();
+        let first = retry_delay(&timings, 1);
+        assert!(first >= Duration::from_secs(8) && first <= Duration::from_secs(12));
+        assert!(retry_delay(&timings, 3) >= Duration::from_secs(32));
+        assert!(retry_delay(&timings, 30) <= Duration::from_secs(720));
     }
 }

@@ -1,41 +1,56 @@
-//! Receiving RevenueCat webhooks: authenticate, validate, then record and apply the event in
-//! one transaction before answering 200.
+//! Receiving RevenueCat webhooks: authenticate, validate, decide what the event means, and
+//! hand it to the group-commit writer, which records it with its effects and answers once the
+//! batch it rode in is committed.
 //!
 //! Decisions, documented once:
 //! - Ordering: an event is applied only if its `event_timestamp_ms` is newer than the last one
 //!   applied to the user; ties go to the larger event id. Older events are recorded as
-//!   `superseded`.
+//!   `superseded`. An implausible timestamp (missing, not a number, not positive, or more than a
+//!   day ahead of our clock — RevenueCat's own TRANSFER sample carries one from the year 4466,
+//!   which would freeze the user's ordering) never makes a delivery fail: the event is
+//!   recorded, flagged, and ordered by the time we received it.
 //! - The user is `app_user_id` unless it is anonymous, then `original_app_user_id`, then the
 //!   first non-anonymous alias. With only anonymous ids the event waits (`pending_resolution`)
 //!   for a job that asks RevenueCat who the customer is; no user row is ever created for an
 //!   anonymous id.
 //! - Sandbox events are applied like production ones (the webhook setup asks RevenueCat for
 //!   both, so testers see their state); the event log keeps the environment.
-//! - Revenue-affecting events also request a resync of the user 2 s later (debounced: one
-//!   pending resync per user), so revenue and authoritative state follow within seconds.
+//! - Every event that changes state, applied or superseded, requests a resync of its user after
+//!   a debounce (one pending resync per user): webhooks give speed, the resync gives
+//!   RevenueCat's word, revenue included. A TRANSFER resyncs both sides, at most
+//!   [`MAX_TRANSFER_USERS`] of them.
+//! - Group commit: concurrent deliveries are committed together (one fsync for the batch);
+//!   200 still means committed. A batch that fails is retried event by event under savepoints,
+//!   so one poisoned event fails alone.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use tokio::sync::{mpsc, oneshot, Mutex};
 
-use super::user_resyncs;
+use crate::clock::{ms, SharedClock};
 use crate::crypto::{digests_match, secret_digest};
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::event_plan::EventPlan;
 use crate::domain::integration::REVENUECAT;
-use crate::queue::{JobQueue, Task};
-use crate::revenuecat::{is_revenue_affecting, map_webhook_event, EventType, WebhookEvent};
-use crate::store::webhook_events::{EventOutcome, EventStatus, IncomingEvent};
-use crate::store::{Store, StoreError};
-
-/// Debounce before the follow-up resync of a user touched by a revenue-affecting event.
-pub const RESYNC_DEBOUNCE: Duration = Duration::from_secs(2);
+use crate::revenuecat::{map_webhook_event, EventType, WebhookEvent, WebhookPayload};
+use crate::store::webhook_events::{EventOutcome, NewEvent};
+use crate::store::{retry_transient_once, Store, StoreError};
 
 /// Longest accepted event or user id (indexes stay well within PostgreSQL's limits).
 pub const MAX_ID_LEN: usize = 512;
-/// 2100-01-01: a later timestamp is garbage and would freeze the user's ordering marker.
-const MAX_EVENT_TIMESTAMP_MS: i64 = 4_102_444_800_000;
+/// Users a TRANSFER resyncs at most (the first ones of `transferred_from` then
+/// `transferred_to`): one delivery must not turn into an unbounded write.
+pub const MAX_TRANSFER_USERS: usize = 100;
+/// Events committed together at most.
+const MAX_BATCH: usize = 512;
+/// Deliveries waiting for the writer at most; beyond, handlers wait for room.
+const QUEUE_DEPTH: usize = 8192;
+/// A delivery whose batch has not committed by then answers 503 (RevenueCat retries).
+const COMMIT_DEADLINE: Duration = Duration::from_secs(30);
+/// How far ahead of our clock RevenueCat's may plausibly be.
+const MAX_CLOCK_LEAD_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -48,6 +63,12 @@ pub enum WebhookError {
     /// The delivery cannot be recorded as sent (the message says why).
     #[error("{0}")]
     InvalidPayload(String),
+    /// The database is contended or the writer is saturated: try again shortly.
+    #[error("The event could not be committed in time; retry later")]
+    Busy,
+    /// The batch the event rode in failed to commit (the cause is logged once, by the writer).
+    #[error("webhook batch could not be committed")]
+    CommitFailed,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -61,14 +82,15 @@ fn invalid(message: impl Into<String>) -> WebhookError {
 /// to its first identified id, or waits for resolution.
 pub fn plan_event(event: &WebhookEvent, resolved_user: Option<&str>) -> EventPlan {
     if event.event_type == EventType::Transfer {
-        let ids: BTreeSet<String> = event
-            .transferred_from
-            .iter()
-            .chain(&event.transferred_to)
-            .filter(|id| !id.is_empty() && !is_anonymous_id(id))
-            .cloned()
-            .collect();
-        return EventPlan::Resync(ids.into_iter().collect());
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = BTreeSet::new();
+        for id in event.transferred_from.iter().chain(&event.transferred_to) {
+            if !id.is_empty() && !is_anonymous_id(id) && seen.insert(id.as_str()) {
+                ids.push(id.clone());
+            }
+        }
+        ids.truncate(MAX_TRANSFER_USERS);
+        return EventPlan::Resync(ids);
     }
     let Some(patch) = map_webhook_event(event) else {
         return EventPlan::Ignore;
@@ -77,56 +99,26 @@ pub fn plan_event(event: &WebhookEvent, resolved_user: Option<&str>) -> EventPla
         Some(user_id) => EventPlan::Apply {
             user_id: user_id.to_owned(),
             patch,
-            resync: is_revenue_affecting(&event.event_type),
         },
         None => EventPlan::Resolve,
     }
 }
 
-/// The debounce as the store wants it.
-pub fn resync_debounce_ms() -> i64 {
-    RESYNC_DEBOUNCE.as_millis() as i64
+/// Whether RevenueCat's timestamp can order the event (see the module docs).
+pub fn is_plausible_timestamp(event_timestamp_ms: i64, now_ms: i64) -> bool {
+    (1..=now_ms.saturating_add(MAX_CLOCK_LEAD_MS)).contains(&event_timestamp_ms)
 }
 
-/// 404 unless the project has an enabled RevenueCat integration, 401 unless the header
-/// carries its webhook secret (compared as digests, in constant time).
-pub async fn authenticate(
-    store: &Store,
-    project_id: &str,
-    authorization: Option<&str>,
-) -> Result<(), WebhookError> {
-    if has_nul(project_id) {
-        return Err(WebhookError::NotConfigured);
-    }
-    let expected = store
-        .webhook_secret_hash(project_id, REVENUECAT)
-        .await?
-        .ok_or(WebhookError::NotConfigured)?
-        .ok_or(WebhookError::InvalidAuthorization)?;
-    let presented = authorization
-        .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
-        .filter(|t| !t.is_empty())
-        .ok_or(WebhookError::MissingAuthorization)?;
-    if digests_match(&secret_digest(presented), &expected) {
-        Ok(())
-    } else {
-        Err(WebhookError::InvalidAuthorization)
-    }
-}
-
-/// Parses and validates a body. Unknown event types and fields are accepted.
+/// Parses and validates a body in one pass. Unknown event types and fields are accepted.
 pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
-    let json: Value =
-        serde_json::from_slice(body).map_err(|e| invalid(format!("Malformed JSON: {e}")))?;
-    if contains_nul(&json) {
-        return Err(invalid("Payload contains NUL (\\u0000) characters"));
-    }
-    let event = json
-        .get("event")
-        .filter(|e| e.is_object())
-        .ok_or_else(|| invalid("Payload has no `event` object"))?;
-    let event: WebhookEvent = serde_json::from_value(event.clone())
-        .map_err(|e| invalid(format!("Invalid event: {e}")))?;
+    let payload: WebhookPayload = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            invalid(format!("Invalid event: {e}"))
+        } else {
+            invalid(format!("Malformed JSON: {e}"))
+        }
+    })?;
+    let event = payload.event;
     if event.id.trim().is_empty() {
         return Err(invalid("event.id must not be empty"));
     }
@@ -135,92 +127,337 @@ pub fn parse_event(body: &[u8]) -> Result<WebhookEvent, WebhookError> {
         event.app_user_id.as_deref(),
         event.original_app_user_id.as_deref(),
     ];
-    let too_long = ids
+    let ids: Vec<&str> = ids
         .into_iter()
         .flatten()
         .chain(event.aliases.iter().map(String::as_str))
         .chain(event.transferred_from.iter().map(String::as_str))
         .chain(event.transferred_to.iter().map(String::as_str))
-        .any(|id| id.len() > MAX_ID_LEN);
-    if too_long {
+        .collect();
+    if ids.iter().any(|id| id.len() > MAX_ID_LEN) {
         return Err(invalid(format!(
             "Event ids and user ids must be at most {MAX_ID_LEN} bytes"
         )));
-    }
-    if !(0..=MAX_EVENT_TIMESTAMP_MS).contains(&event.event_timestamp_ms) {
-        return Err(invalid(
-            "event.event_timestamp_ms is not a plausible time in milliseconds",
-        ));
     }
     if event.event_type != EventType::Transfer && event.target_user_id().is_none() {
         return Err(invalid(
             "Event has neither app_user_id nor original_app_user_id",
         ));
     }
+    if ids.iter().any(|id| has_nul(id)) || has_nul(event.event_type.as_str()) {
+        return Err(nul_characters());
+    }
     Ok(event)
 }
 
-fn contains_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => has_nul(s),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| has_nul(k) || contains_nul(v)),
-        _ => false,
-    }
+fn nul_characters() -> WebhookError {
+    invalid("Payload contains NUL (\\u0000) characters")
 }
 
-/// Records and applies one delivery; returns once it is committed.
-pub async fn receive(
-    store: &Store,
-    queue: &JobQueue,
-    project_id: &str,
-    body: &[u8],
-) -> Result<EventOutcome, WebhookError> {
-    let event = parse_event(body)?;
-    let payload = std::str::from_utf8(body).map_err(|_| invalid("Body is not UTF-8"))?;
-    let plan = plan_event(&event, None);
-    let incoming = IncomingEvent {
-        project_id,
-        event_id: &event.id,
-        event_type: event.event_type.as_str(),
-        app_user_id: event.app_user_id.as_deref(),
-        environment: event.environment.as_ref().map(|e| e.as_str()),
-        timestamp_ms: event.event_timestamp_ms,
-        payload,
-    };
-    let outcome = store
-        .ingest_webhook_event(&incoming, &plan, resync_debounce_ms())
-        .await?;
-    if let EventOutcome::Recorded {
-        status,
-        new_resync_ids,
-    } = &outcome
-    {
-        tracing::info!(event_id = %event.id, event_type = %event.event_type.as_str(), status = status.as_str(), "webhook event recorded");
-        dispatch_follow_ups(queue, project_id, &event.id, *status, new_resync_ids).await;
-    }
-    Ok(outcome)
+/// An event ready for the writer: owned, validated, planned.
+struct ReadyEvent {
+    project_id: String,
+    event_id: String,
+    event_type: String,
+    app_user_id: Option<String>,
+    environment: Option<String>,
+    event_timestamp_ms: i64,
+    timestamp_trusted: bool,
+    payload: String,
+    plan: EventPlan,
 }
 
-/// Pushes the tasks for work committed with the event. A failed push is not an error for
-/// RevenueCat: the rows are committed and the sweeper pushes them again.
-pub async fn dispatch_follow_ups(
-    queue: &JobQueue,
-    project_id: &str,
-    event_id: &str,
-    status: EventStatus,
-    new_resync_ids: &[String],
-) {
-    for id in new_resync_ids {
-        user_resyncs::push(queue, id, RESYNC_DEBOUNCE).await;
-    }
-    if status == EventStatus::PendingResolution {
-        let task = Task::ResolveWebhookEvent {
-            project_id: project_id.to_owned(),
-            event_id: event_id.to_owned(),
-        };
-        if let Err(e) = queue.push(task, Duration::ZERO).await {
-            tracing::warn!(error = %e, %event_id, "resolution push failed; the sweeper will retry");
+impl ReadyEvent {
+    fn as_new(&self) -> NewEvent<'_> {
+        NewEvent {
+            project_id: &self.project_id,
+            event_id: &self.event_id,
+            event_type: &self.event_type,
+            app_user_id: self.app_user_id.as_deref(),
+            environment: self.environment.as_deref(),
+            event_timestamp_ms: self.event_timestamp_ms,
+            timestamp_trusted: self.timestamp_trusted,
+            payload: &self.payload,
+            plan: &self.plan,
         }
+    }
+}
+
+/// PostgreSQL cannot store NUL in TEXT or JSONB: refuse an event whose stored fields carry one.
+fn check_stored_text(ready: &ReadyEvent) -> Result<(), WebhookError> {
+    let patch_values = match &ready.plan {
+        EventPlan::Apply { patch, .. } => patch
+            .iter()
+            .flat_map(|(k, v)| [Some(k.as_str()), v.as_deref()])
+            .flatten()
+            .any(has_nul),
+        _ => false,
+    };
+    let fields = [ready.environment.as_deref(), Some(ready.payload.as_str())]
+        .into_iter()
+        .flatten()
+        .any(has_nul);
+    if patch_values || fields {
+        Err(nul_characters())
+    } else {
+        Ok(())
+    }
+}
+
+struct Pending {
+    event: ReadyEvent,
+    reply: oneshot::Sender<Result<EventOutcome, WebhookError>>,
+}
+
+/// Receives webhooks: the secret check and the group-commit writer. Cheap to clone.
+#[derive(Clone)]
+pub struct WebhookReceiver {
+    store: Store,
+    clock: SharedClock,
+    follow_up_debounce: Duration,
+    secrets: SecretCache,
+    writer: mpsc::Sender<Pending>,
+}
+
+impl WebhookReceiver {
+    /// Starts the writer tasks: one on SQLite (one writer at a time anyway), several on
+    /// PostgreSQL so batches commit in parallel.
+    pub fn start(store: Store, follow_up_debounce: Duration) -> Self {
+        let (writer, queue) = mpsc::channel(QUEUE_DEPTH);
+        let queue = Arc::new(Mutex::new(queue));
+        let writers = match store.dialect() {
+            crate::store::Dialect::Sqlite => 1,
+            crate::store::Dialect::Postgres => 4,
+        };
+        for _ in 0..writers {
+            tokio::spawn(run_writer(
+                store.clone(),
+                queue.clone(),
+                ms(follow_up_debounce),
+            ));
+        }
+        Self {
+            clock: store.clock().clone(),
+            secrets: SecretCache::new(),
+            store,
+            follow_up_debounce,
+            writer,
+        }
+    }
+
+    /// 404 unless the project has an enabled RevenueCat integration, 401 unless the header
+    /// carries its webhook secret (compared as digests, in constant time).
+    pub async fn authenticate(
+        &self,
+        project_id: &str,
+        authorization: Option<&str>,
+    ) -> Result<(), WebhookError> {
+        if has_nul(project_id) {
+            return Err(WebhookError::NotConfigured);
+        }
+        let expected = self
+            .secrets
+            .secret_digest(&self.store, project_id)
+            .await?
+            .ok_or(WebhookError::NotConfigured)?
+            .ok_or(WebhookError::InvalidAuthorization)?;
+        let presented = authorization
+            .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
+            .filter(|t| !t.is_empty())
+            .ok_or(WebhookError::MissingAuthorization)?;
+        if digests_match(&secret_digest(presented), &expected) {
+            Ok(())
+        } else {
+            Err(WebhookError::InvalidAuthorization)
+        }
+    }
+
+    /// Forgets what the secret cache holds for a project (its integration changed).
+    pub fn invalidate(&self, project_id: &str) {
+        self.secrets.invalidate(project_id);
+    }
+
+    /// Records and applies one delivery; returns once it is committed.
+    pub async fn receive(
+        &self,
+        project_id: &str,
+        body: &[u8],
+    ) -> Result<EventOutcome, WebhookError> {
+        let event = parse_event(body)?;
+        let payload = std::str::from_utf8(body).map_err(|_| invalid("Body is not UTF-8"))?;
+        let plan = plan_event(&event, None);
+        let ready = ReadyEvent {
+            project_id: project_id.to_owned(),
+            event_type: event.event_type.as_str().to_owned(),
+            app_user_id: event.app_user_id.clone(),
+            environment: event.environment.as_ref().map(|e| e.as_str().to_owned()),
+            event_timestamp_ms: event.event_timestamp_ms,
+            timestamp_trusted: is_plausible_timestamp(
+                event.event_timestamp_ms,
+                self.clock.now_ms(),
+            ),
+            payload: payload.to_owned(),
+            plan,
+            event_id: event.id,
+        };
+        check_stored_text(&ready)?;
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            event: ready,
+            reply,
+        };
+        let committed = async {
+            self.writer
+                .send(pending)
+                .await
+                .map_err(|_| WebhookError::Busy)?;
+            answer.await.map_err(|_| WebhookError::Busy)?
+        };
+        tokio::time::timeout(COMMIT_DEADLINE, committed)
+            .await
+            .map_err(|_| WebhookError::Busy)?
+    }
+
+    /// The debounce of follow-up resyncs.
+    pub fn follow_up_debounce(&self) -> Duration {
+        self.follow_up_debounce
+    }
+}
+
+/// One writer: takes whatever deliveries are waiting (without waiting for more), commits them
+/// together, answers each.
+async fn run_writer(
+    store: Store,
+    queue: Arc<Mutex<mpsc::Receiver<Pending>>>,
+    follow_up_delay_ms: i64,
+) {
+    loop {
+        let batch = {
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            batch
+        };
+        let events: Vec<NewEvent<'_>> = batch.iter().map(|p| p.event.as_new()).collect();
+        let results = commit_batch(&store, &events, follow_up_delay_ms).await;
+        for (pending, result) in batch.into_iter().zip(results) {
+            if let Ok(EventOutcome::Recorded(status)) = &result {
+                tracing::debug!(event_id = %pending.event.event_id, status = status.as_str(), "webhook event recorded");
+            }
+            let _ = pending.reply.send(result);
+        }
+    }
+}
+
+async fn commit_batch(
+    store: &Store,
+    events: &[NewEvent<'_>],
+    follow_up_delay_ms: i64,
+) -> Vec<Result<EventOutcome, WebhookError>> {
+    let all = retry_transient_once(|| store.ingest_webhook_events(events, follow_up_delay_ms));
+    match all.await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error.cause_chain = ?e, events = events.len(), "webhook batch contended; answering 503");
+            events.iter().map(|_| Err(WebhookError::Busy)).collect()
+        }
+        Err(e) if events.len() == 1 => vec![Err(e.into())],
+        Err(e) => {
+            tracing::warn!(error.cause_chain = ?e, events = events.len(), "webhook batch failed; committing its events one by one");
+            commit_one_by_one(store, events, follow_up_delay_ms).await
+        }
+    }
+}
+
+/// The fallback: each event under its own savepoint, so a poisoned one fails alone.
+async fn commit_one_by_one(
+    store: &Store,
+    events: &[NewEvent<'_>],
+    follow_up_delay_ms: i64,
+) -> Vec<Result<EventOutcome, WebhookError>> {
+    let attempt = async {
+        let mut tx = store.begin().await?;
+        let follow_up_at = tx.now_ms() + follow_up_delay_ms;
+        let mut results = Vec::with_capacity(events.len());
+        for event in events {
+            tx.savepoint().await?;
+            match tx
+                .record_events(std::slice::from_ref(event), follow_up_at)
+                .await
+            {
+                Ok(outcome) => {
+                    tx.release_savepoint().await?;
+                    results.push(Ok(outcome[0]));
+                }
+                Err(e) => {
+                    tracing::error!(error.cause_chain = ?e, event_id = %event.event_id, "webhook event could not be recorded");
+                    tx.rollback_to_savepoint().await?;
+                    results.push(Err(WebhookError::Store(e)));
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok::<_, StoreError>(results)
+    };
+    match attempt.await {
+        Ok(results) => results,
+        Err(e) => {
+            let busy = e.is_transient();
+            tracing::error!(error.cause_chain = ?e, "webhook batch could not be committed");
+            let error = || {
+                if busy {
+                    WebhookError::Busy
+                } else {
+                    WebhookError::CommitFailed
+                }
+            };
+            events.iter().map(|_| Err(error())).collect()
+        }
+    }
+}
+
+/// The webhook secret digest of each project, so a delivery costs no database read. Entries
+/// expire after [`SECRET_TTL`] (the longest another process may act on a changed integration)
+/// and are dropped at once when this process changes the integration.
+#[derive(Clone)]
+struct SecretCache(moka::sync::Cache<String, Option<Option<String>>>);
+
+const SECRET_TTL: Duration = Duration::from_secs(5);
+const SECRET_CACHE_PROJECTS: u64 = 100_000;
+
+impl SecretCache {
+    fn new() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(SECRET_CACHE_PROJECTS)
+                .time_to_live(SECRET_TTL)
+                .build(),
+        )
+    }
+
+    /// `None`: no enabled integration; `Some(None)`: one without a secret.
+    async fn secret_digest(
+        &self,
+        store: &Store,
+        project_id: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
+        if let Some(hit) = self.0.get(project_id) {
+            return Ok(hit);
+        }
+        let fetched = store.webhook_secret_hash(project_id, REVENUECAT).await?;
+        self.0.insert(project_id.to_owned(), fetched.clone());
+        Ok(fetched)
+    }
+
+    fn invalidate(&self, project_id: &str) {
+        self.0.invalidate(project_id);
     }
 }

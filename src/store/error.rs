@@ -18,6 +18,17 @@ pub enum StoreError {
     MissingReference(&'static str),
 }
 
+/// SQLite's primary result codes for "another connection holds the lock" (extended codes
+/// carry them in the low byte).
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+/// PostgreSQL's serialization failure and deadlock: the transaction may simply be run again.
+const PG_SERIALIZATION_FAILURE: &str = "40001";
+const PG_DEADLOCK_DETECTED: &str = "40P01";
+/// PostgreSQL refusing connections for now (too many clients, starting up, shutting down).
+const PG_CANNOT_CONNECT_NOW: &str = "57P03";
+const PG_TOO_MANY_CONNECTIONS: &str = "53300";
+
 impl StoreError {
     pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
@@ -25,5 +36,49 @@ impl StoreError {
 
     pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
         matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
+    }
+
+    /// Contention rather than a fault: the same work is expected to succeed when tried again
+    /// shortly (a pool timeout, a lock held too long, a PostgreSQL serialization failure or
+    /// deadlock). Callers retry once, then answer 503 with `Retry-After`.
+    pub fn is_transient(&self) -> bool {
+        let StoreError::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::PoolTimedOut => true,
+            sqlx::Error::Database(db) => {
+                if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    return matches!(
+                        pg.code(),
+                        PG_SERIALIZATION_FAILURE
+                            | PG_DEADLOCK_DETECTED
+                            | PG_CANNOT_CONNECT_NOW
+                            | PG_TOO_MANY_CONNECTIONS
+                    );
+                }
+                // SQLite reports its (extended) result code as a number.
+                db.code()
+                    .and_then(|code| code.parse::<i64>().ok())
+                    .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Runs `attempt` again once if it failed with a transient fault (see
+/// [`StoreError::is_transient`]); the second failure is returned as it is.
+pub async fn retry_transient_once<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    match attempt().await {
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error.cause_chain = ?e, "transient database fault; retrying once");
+            attempt().await
+        }
+        other => other,
     }
 }

@@ -5,7 +5,6 @@ use sqlx::FromRow;
 
 use super::{with_pool, with_writer, Store, StoreError};
 use crate::domain::integration::{Integration, IntegrationConfig};
-use crate::timestamp::now_ms;
 
 const COLUMNS: &str = "id, project_id, provider, config_ciphertext, webhook_secret_hash, \
     provider_project_id, revision, enabled, created_at, updated_at, deleted_at";
@@ -95,7 +94,7 @@ impl Store {
         new: NewIntegration<'_>,
     ) -> Result<CreateIntegrationOutcome, StoreError> {
         let id = uuid::Uuid::new_v4().to_string();
-        let now = now_ms();
+        let now = self.now_ms();
         let sealed = self.seal_config(new.project_id, new.provider, new.config)?;
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO integrations (id, project_id, provider, config_ciphertext, webhook_secret_hash, \
@@ -207,7 +206,7 @@ impl Store {
                 .bind(&sealed)
                 .bind(update.enabled)
                 .bind(update.provider_project_id)
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .bind(&current.id)
                 .bind(update.expected_revision)
                 .fetch_optional(pool)
@@ -222,7 +221,7 @@ impl Store {
         project_id: &str,
         provider: &str,
     ) -> Result<bool, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let affected = with_writer!(self, pool => {
             sqlx::query(
                 "UPDATE integrations SET deleted_at = $1, updated_at = $1, revision = revision + 1 \

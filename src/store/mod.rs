@@ -1,10 +1,10 @@
-//! The storage interface. Handlers and jobs call methods on [`Store`]; only this module knows
-//! SQL, pools and which backend is in use.
+//! The storage interface. Services read through [`Store`] and write through a [`Tx`] they
+//! compose; only this module knows SQL, pools and which backend is in use.
 //!
 //! Both backends share one schema shape (ms-epoch BIGINT timestamps, TEXT ids) so most
-//! statements are written once and run on either pool through [`with_pool!`]; where the
-//! dialects differ (JSON merge, JSON filters, connection setup) the backend modules
-//! [`sqlite`] and [`postgres`] hold the variant.
+//! statements are written once and run on either pool through [`with_pool!`] or on a
+//! transaction through [`tx::on_tx!`]; where the dialects differ (JSON filters, row locks,
+//! connection setup) the backend modules [`sqlite`] and [`postgres`] hold the variant.
 
 use sqlx::{PgPool, SqlitePool};
 
@@ -12,19 +12,22 @@ use std::path::PathBuf;
 
 use secrecy::SecretString;
 
+use crate::clock::SharedClock;
 use crate::crypto::MasterKey;
 
 mod error;
+pub mod instances;
 pub mod integrations;
 pub mod postgres;
 pub mod resyncs;
 pub mod sqlite;
-pub mod subscriber_state;
 pub mod tenancy;
+pub mod tx;
 pub mod users;
 pub mod webhook_events;
 
-pub use error::StoreError;
+pub use error::{retry_transient_once, StoreError};
+pub use tx::Tx;
 
 /// Our migration history table. apalis-sqlite uses `_sqlx_migrations` in the same database;
 /// sharing it would make each migrator reject the other's rows.
@@ -51,6 +54,7 @@ pub struct Store {
     /// file lock, which under load means long sleeps and `database is locked` tails.
     sqlite_writer: Option<SqlitePool>,
     master_key: MasterKey,
+    clock: SharedClock,
 }
 
 #[derive(Clone)]
@@ -103,6 +107,7 @@ impl Store {
     pub async fn connect(
         database: &DatabaseSettings,
         master_key: MasterKey,
+        clock: SharedClock,
     ) -> Result<Self, StoreError> {
         let (backend, sqlite_writer) = match database {
             DatabaseSettings::Sqlite { url, .. } => {
@@ -117,7 +122,32 @@ impl Store {
             backend,
             sqlite_writer,
             master_key,
+            clock,
         })
+    }
+
+    /// The clock every row's time comes from (a manual one in tests).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Opens a write transaction (on SQLite, on the single writer connection).
+    ///
+    /// SQLite transactions begin `IMMEDIATE`, taking the write lock up front: a deferred one
+    /// that reads first fails at its first write with `SQLITE_BUSY_SNAPSHOT`, without waiting,
+    /// whenever another connection (apalis's) committed in between.
+    pub async fn begin(&self) -> Result<Tx, StoreError> {
+        const IMMEDIATE: &str = "BEGIN IMMEDIATE";
+        let inner = match (&self.backend, &self.sqlite_writer) {
+            (_, Some(writer)) => tx::TxInner::Sqlite(writer.begin_with(IMMEDIATE).await?),
+            (Backend::Sqlite(pool), None) => tx::TxInner::Sqlite(pool.begin_with(IMMEDIATE).await?),
+            (Backend::Postgres(pool), None) => tx::TxInner::Postgres(pool.begin().await?),
+        };
+        Ok(Tx::new(inner, self.now_ms()))
     }
 
     pub fn backend(&self) -> &Backend {

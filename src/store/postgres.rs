@@ -25,10 +25,3 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
     migrator.run(pool).await?;
     Ok(())
 }
-
-/// Flat merge patch: `||` overwrites keys, then `null`s (removals) are stripped.
-pub const MERGE_PROPERTIES: &str = "jsonb_strip_nulls(app_users.properties || $5)";
-pub const NEW_PROPERTIES: &str = "jsonb_strip_nulls($4)";
-
-/// The larger of two values.
-pub const GREATEST: &str = "GREATEST";

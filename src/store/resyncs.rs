@@ -1,14 +1,42 @@
 //! Per-user resync requests. Our rows are the source of truth: an apalis task only carries a
 //! row id, and a task that runs twice (or for a superseded row) finds nothing to claim.
+//!
+//! Life of a row: `pending` (due at `run_after`; the dispatcher pushes its task once due and
+//! notes `dispatched_at`) → `running` (claimed by one process, fenced by `attempts`) →
+//! `succeeded` | `skipped` | `failed`, or back to `pending` for a retry, or `superseded` when a
+//! newer request for the user took its place.
 
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 
-use super::{with_pool, with_writer, Store, StoreError};
-use crate::timestamp::now_ms;
+use super::tx::on_tx;
+use super::{with_pool, with_writer, Dialect, Store, StoreError, Tx};
 
-/// A claimed request older than this is considered abandoned by a crashed worker and may be
-/// claimed again. Longer than any single-user sync, including waits on RevenueCat 429s.
-pub const RUNNING_LEASE_MS: i64 = 5 * 60 * 1000;
+/// Stored in `user_resyncs.status` (a CHECK constraint holds it to these values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResyncStatus {
+    Pending,
+    Running,
+    Succeeded,
+    /// Nothing to do (user unknown to RevenueCat, integration removed…); not an error.
+    Skipped,
+    /// Gave up after the last attempt.
+    Failed,
+    /// A newer pending request for the same user replaced this one.
+    Superseded,
+}
+
+impl ResyncStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResyncStatus::Pending => "pending",
+            ResyncStatus::Running => "running",
+            ResyncStatus::Succeeded => "succeeded",
+            ResyncStatus::Skipped => "skipped",
+            ResyncStatus::Failed => "failed",
+            ResyncStatus::Superseded => "superseded",
+        }
+    }
+}
 
 #[derive(Debug, Clone, FromRow)]
 pub struct UserResync {
@@ -24,14 +52,6 @@ pub struct UserResync {
 
 const COLUMNS: &str = "id, project_id, user_id, reason, status, attempts, run_after, last_error";
 
-/// Inserts a pending request unless one exists for the user; returns the id when inserted.
-/// Binds: id, project_id, user_id, reason, run_after, now.
-pub(crate) const INSERT_PENDING_RESYNC: &str =
-    "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6) \
-     ON CONFLICT (project_id, user_id) WHERE status = 'pending' DO NOTHING \
-     RETURNING id";
-
 /// Whether a request created a new pending row or joined an existing one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResyncRequest {
@@ -39,28 +59,82 @@ pub enum ResyncRequest {
     AlreadyPending { id: String },
 }
 
+/// How settled attempts end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResyncOutcome {
     Succeeded,
-    /// Nothing to do (user unknown to RevenueCat, integration removed…); not an error.
     Skipped,
-    /// Gave up after the last attempt.
     Failed,
 }
 
 impl ResyncOutcome {
-    fn as_str(self) -> &'static str {
+    fn status(self) -> ResyncStatus {
         match self {
-            ResyncOutcome::Succeeded => "succeeded",
-            ResyncOutcome::Skipped => "skipped",
-            ResyncOutcome::Failed => "failed",
+            ResyncOutcome::Succeeded => ResyncStatus::Succeeded,
+            ResyncOutcome::Skipped => ResyncStatus::Skipped,
+            ResyncOutcome::Failed => ResyncStatus::Failed,
         }
     }
 }
 
+/// When a claimed row counts as abandoned.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimPolicy {
+    /// The process that claimed it stopped heartbeating this long ago (it died).
+    pub instance_timeout_ms: i64,
+    /// Or the claim is this old whatever its process says (longer than any attempt).
+    pub lease_ms: i64,
+}
+
+/// The SQL condition "a running row whose claim is abandoned"; binds `$1` = now.
+fn abandoned_claim(policy: ClaimPolicy) -> String {
+    format!(
+        "(status = 'running' AND (updated_at < $1 - {lease} OR claimed_by IS NULL OR claimed_by NOT IN \
+         (SELECT id FROM worker_instances WHERE heartbeat_at >= $1 - {timeout})))",
+        lease = policy.lease_ms,
+        timeout = policy.instance_timeout_ms,
+    )
+}
+
+impl Tx {
+    /// Requests resyncs of `user_ids` due at `run_after`, joining any pending request of the
+    /// same user (the partial unique index decides, so concurrent requests never make two).
+    pub async fn request_resyncs(
+        &mut self,
+        project_id: &str,
+        user_ids: &[&str],
+        reason: &str,
+        run_after: i64,
+    ) -> Result<(), StoreError> {
+        if user_ids.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, \
+                 created_at, updated_at) ",
+            );
+            qb.push_values(user_ids, |mut row, user_id| {
+                row.push_bind(ulid::Ulid::new().to_string())
+                    .push_bind(project_id)
+                    .push_bind(*user_id)
+                    .push_bind(reason)
+                    .push_bind(ResyncStatus::Pending.as_str())
+                    .push_bind(0i64)
+                    .push_bind(run_after)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(" ON CONFLICT (project_id, user_id) WHERE status = 'pending' DO NOTHING");
+            qb.build().execute(&mut *conn).await?;
+        });
+        Ok(())
+    }
+}
+
 impl Store {
-    /// Records a resync request unless one is already pending for the user (deduplicated by
-    /// the partial unique index, so concurrent requests cannot create two).
+    /// Records a resync request unless one is already pending for the user.
     pub async fn request_user_resync(
         &self,
         project_id: &str,
@@ -69,10 +143,15 @@ impl Store {
         delay_ms: i64,
     ) -> Result<ResyncRequest, StoreError> {
         let id = ulid::Ulid::new().to_string();
-        let now = now_ms();
+        let now = self.now_ms();
         let run_after = now + delay_ms;
         let inserted: Option<(String,)> = with_writer!(self, pool => {
-            sqlx::query_as(INSERT_PENDING_RESYNC)
+            sqlx::query_as(
+                "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $6) \
+                 ON CONFLICT (project_id, user_id) WHERE status = 'pending' DO NOTHING \
+                 RETURNING id",
+            )
             .bind(&id)
             .bind(project_id)
             .bind(user_id)
@@ -85,37 +164,49 @@ impl Store {
         if inserted.is_some() {
             return Ok(ResyncRequest::Created { id, run_after });
         }
-        let existing: Option<(String,)> = with_pool!(self, pool => {
+        match self.pending_resync_of(project_id, user_id).await? {
+            Some(id) => Ok(ResyncRequest::AlreadyPending { id }),
+            // The pending row was claimed between our two statements: ask again.
+            None => Box::pin(self.request_user_resync(project_id, user_id, reason, delay_ms)).await,
+        }
+    }
+
+    async fn pending_resync_of(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT id FROM user_resyncs WHERE project_id = $1 AND user_id = $2 AND status = 'pending'")
                 .bind(project_id)
                 .bind(user_id)
                 .fetch_optional(pool)
                 .await?
         });
-        match existing {
-            Some((id,)) => Ok(ResyncRequest::AlreadyPending { id }),
-            // The pending row was claimed between our two statements: ask again.
-            None => Box::pin(self.request_user_resync(project_id, user_id, reason, delay_ms)).await,
-        }
+        Ok(row.map(|(id,)| id))
     }
 
-    /// Moves a pending (or abandoned running) request to running; `None` if there is nothing
-    /// to claim — already done, superseded, or held by a live worker.
-    pub async fn claim_user_resync(&self, id: &str) -> Result<Option<UserResync>, StoreError> {
-        let now = now_ms();
+    /// Moves a due pending (or abandoned running) request to running for `instance_id`;
+    /// `None` if there is nothing to claim — not due, done, superseded, or held by a live
+    /// process.
+    pub async fn claim_user_resync(
+        &self,
+        id: &str,
+        instance_id: &str,
+        policy: ClaimPolicy,
+    ) -> Result<Option<UserResync>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE user_resyncs SET status = 'running', attempts = attempts + 1, updated_at = $1 \
-             WHERE id = $2 \
-               AND ((status = 'pending' AND run_after <= $4) OR (status = 'running' AND updated_at < $3)) \
-             RETURNING {COLUMNS}"
+            "UPDATE user_resyncs SET status = 'running', attempts = attempts + 1, updated_at = $1, \
+                 claimed_by = $2 \
+             WHERE id = $3 AND ((status = 'pending' AND run_after <= $1) OR {abandoned}) \
+             RETURNING {COLUMNS}",
+            abandoned = abandoned_claim(policy),
         ));
         let row = with_writer!(self, pool => {
             sqlx::query_as(sql)
-                .bind(now)
+                .bind(self.now_ms())
+                .bind(instance_id)
                 .bind(id)
-                .bind(now - RUNNING_LEASE_MS)
-                // apalis schedules in whole seconds; a task may fire up to a second early.
-                .bind(now + 1_500)
                 .fetch_optional(pool)
                 .await?
         });
@@ -123,7 +214,7 @@ impl Store {
     }
 
     /// Settles a claimed request. Only the claim that is still current may settle it (a
-    /// worker that outlived its lease finds `attempts` moved on and changes nothing).
+    /// worker that outlived its claim finds `attempts` moved on and changes nothing).
     pub async fn finish_user_resync(
         &self,
         claim: &UserResync,
@@ -135,9 +226,9 @@ impl Store {
                 "UPDATE user_resyncs SET status = $1, last_error = $2, updated_at = $3 \
                  WHERE id = $4 AND attempts = $5 AND status = 'running'",
             )
-            .bind(outcome.as_str())
+            .bind(outcome.status().as_str())
             .bind(error)
-            .bind(now_ms())
+            .bind(self.now_ms())
             .bind(&claim.id)
             .bind(claim.attempts)
             .execute(pool)
@@ -155,10 +246,11 @@ impl Store {
         error: &str,
     ) -> Result<bool, StoreError> {
         let id = claim.id.as_str();
-        let now = now_ms();
+        let now = self.now_ms();
         let result = with_writer!(self, pool => {
             sqlx::query(
-                "UPDATE user_resyncs SET status = 'pending', run_after = $1, last_error = $2, updated_at = $3 \
+                "UPDATE user_resyncs SET status = 'pending', run_after = $1, last_error = $2, updated_at = $3, \
+                     dispatched_at = NULL, claimed_by = NULL \
                  WHERE id = $4 AND attempts = $5 AND status = 'running'",
             )
             .bind(run_after)
@@ -187,28 +279,47 @@ impl Store {
         }
     }
 
-    /// Requests that should have run by now but have not: their task was lost (a crash
-    /// between commit and enqueue) or their worker died. The sweeper re-enqueues them.
-    pub async fn overdue_user_resyncs(
+    /// Takes up to `limit` requests whose task should be pushed now — due and never pushed,
+    /// pushed more than `redispatch_ms` ago without being started (the push or the task was
+    /// lost), or abandoned by a dead process — marks them dispatched, and returns their ids.
+    pub async fn dispatch_due_resyncs(
         &self,
-        overdue_ms: i64,
+        redispatch_ms: i64,
+        policy: ClaimPolicy,
         limit: i64,
-    ) -> Result<Vec<UserResync>, StoreError> {
-        let now = now_ms();
+    ) -> Result<Vec<String>, StoreError> {
+        let skip_locked = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM user_resyncs \
-             WHERE (status = 'pending' AND run_after < $1) OR (status = 'running' AND updated_at < $2) \
-             ORDER BY run_after LIMIT $3"
+            "UPDATE user_resyncs SET dispatched_at = $1 WHERE id IN ( \
+                 SELECT id FROM user_resyncs \
+                 WHERE ((status = 'pending' AND run_after <= $1) OR {abandoned}) \
+                   AND (dispatched_at IS NULL OR dispatched_at < $1 - $2) \
+                 ORDER BY run_after LIMIT $3{skip_locked}) \
+             RETURNING id",
+            abandoned = abandoned_claim(policy),
         ));
-        let rows = with_pool!(self, pool => {
+        let rows: Vec<(String,)> = with_writer!(self, pool => {
             sqlx::query_as(sql)
-                .bind(now - overdue_ms)
-                .bind(now - RUNNING_LEASE_MS)
+                .bind(self.now_ms())
+                .bind(redispatch_ms)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows)
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Pending requests (the follow-up backlog), for readiness and metrics.
+    pub async fn pending_resync_count(&self) -> Result<i64, StoreError> {
+        let (count,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM user_resyncs WHERE status = 'pending'")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
     }
 
     pub async fn get_user_resync(&self, id: &str) -> Result<Option<UserResync>, StoreError> {

@@ -41,11 +41,3 @@ pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
     migrator.run(pool).await?;
     Ok(())
 }
-
-/// RFC 7396 merge of a flat property object: `null` in the patch removes the key.
-pub const MERGE_PROPERTIES: &str = "json_patch(app_users.properties, $5)";
-/// A property object with the patch's `null`s removed, for rows being inserted.
-pub const NEW_PROPERTIES: &str = "json_patch('{}', $4)";
-
-/// The larger of two integers (`max` is SQLite's scalar form).
-pub const GREATEST: &str = "max";

@@ -5,7 +5,6 @@ use sqlx::FromRow;
 use super::{with_pool, with_writer, Store, StoreError};
 use crate::domain::permission::{format_permission_list, parse_permission_list, Permission};
 use crate::domain::tenancy::{ApiKey, Project, Team};
-use crate::timestamp::now_ms;
 
 #[derive(FromRow)]
 struct ApiKeyRow {
@@ -55,7 +54,7 @@ pub struct NewApiKey<'a> {
 
 impl Store {
     pub async fn create_team(&self, id: &str, name: &str) -> Result<Team, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.now_ms();
         let result = with_writer!(self, pool => {
             sqlx::query("INSERT INTO teams (id, name, created_at) VALUES ($1, $2, $3)")
                 .bind(id)
@@ -82,7 +81,7 @@ impl Store {
         team_id: &str,
         name: &str,
     ) -> Result<Project, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.now_ms();
         let result = with_writer!(self, pool => {
             sqlx::query("INSERT INTO projects (id, team_id, name, created_at) VALUES ($1, $2, $3, $4)")
                 .bind(id)
@@ -126,7 +125,7 @@ impl Store {
     }
 
     pub async fn create_api_key(&self, key: NewApiKey<'_>) -> Result<ApiKey, StoreError> {
-        let created_at = now_ms();
+        let created_at = self.now_ms();
         let permissions = format_permission_list(key.permissions);
         let result = with_writer!(self, pool => {
             sqlx::query(
@@ -187,7 +186,7 @@ impl Store {
     /// SQLite's write lock.
     pub async fn touch_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
         const TOUCH_INTERVAL_MS: i64 = 60_000;
-        let now = now_ms();
+        let now = self.now_ms();
         if key
             .last_used_at
             .is_some_and(|t| now - t < TOUCH_INTERVAL_MS)
@@ -208,7 +207,7 @@ impl Store {
     pub async fn revoke_api_key(&self, id: &str) -> Result<bool, StoreError> {
         let result = with_writer!(self, pool => {
             sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now_ms())
+                .bind(self.now_ms())
                 .bind(id)
                 .execute(pool)
                 .await?

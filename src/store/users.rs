@@ -1,12 +1,20 @@
-//! App users and their properties.
+//! App users and their properties, and the one path every change of a user's properties takes
+//! (webhook events, single-user sync, resync jobs, the users API): [`Tx::change_properties`].
+//!
+//! It reads the rows it will change (locked on PostgreSQL, in user-id order so concurrent
+//! batches cannot deadlock), decides each change under its [`ChangeRule`] in Rust, and writes
+//! the results back in one statement, returning every user's properties before and after.
+//! A batch of N changes costs a fixed handful of statements, not N.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 use sqlx::types::Json;
 use sqlx::{FromRow, QueryBuilder};
 
-use super::{postgres, sqlite, with_pool, with_writer, Dialect, Store, StoreError};
-use crate::domain::app_user::{is_anonymous_id, AppUser, UserUpsert};
-use crate::timestamp::now_ms;
+use super::tx::on_tx;
+use super::{with_pool, Dialect, Store, StoreError, Tx};
+use crate::domain::app_user::{is_anonymous_id, AppUser, PropertyPatch};
 
 #[derive(FromRow)]
 struct AppUserRow {
@@ -33,6 +41,50 @@ impl From<AppUserRow> for AppUser {
 
 const COLUMNS: &str = "project_id, user_id, is_anonymous, properties, created_at, updated_at";
 
+/// The newest subscription event applied to a user: RevenueCat's `event_timestamp_ms` and the
+/// event id (ties go to the larger id, bytewise). Only webhook events move it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventMarker {
+    pub timestamp_ms: i64,
+    pub event_id: String,
+}
+
+/// When a change may be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeRule {
+    /// The users API: always. `is_anonymous` overrides the stored flag when given.
+    Always { is_anonymous: Option<bool> },
+    /// A webhook event: only if it is newer than the user's marker, which then moves to it.
+    NewerEvent(EventMarker),
+    /// A resync: only if the marker is still the one read before RevenueCat was asked
+    /// (compare-and-set), so an event applied meanwhile is never overwritten; the marker stays.
+    MarkerUnchanged(Option<EventMarker>),
+}
+
+/// One requested change.
+#[derive(Debug, Clone)]
+pub struct UserChange<'a> {
+    pub user_id: &'a str,
+    pub patch: &'a PropertyPatch,
+    pub rule: ChangeRule,
+}
+
+/// A user's properties around a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PropertyChange {
+    /// `None` when the change created the user.
+    pub before: Option<Map<String, Value>>,
+    pub after: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeOutcome {
+    Applied(PropertyChange),
+    /// The rule refused it: a newer event is already applied (or, for a resync, one was
+    /// applied since the fetch began). Nothing was written.
+    Refused,
+}
+
 /// A page request for [`Store::list_users`].
 pub struct UserQuery<'a> {
     pub project_id: &'a str,
@@ -43,58 +95,242 @@ pub struct UserQuery<'a> {
     pub limit: u32,
 }
 
-impl Store {
-    fn upsert_user_sql(&self) -> sqlx::AssertSqlSafe<String> {
-        let (new_properties, merge) = match self.dialect() {
-            Dialect::Sqlite => (sqlite::NEW_PROPERTIES, sqlite::MERGE_PROPERTIES),
-            Dialect::Postgres => (postgres::NEW_PROPERTIES, postgres::MERGE_PROPERTIES),
-        };
-        sqlx::AssertSqlSafe(format!(
-            "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, updated_at) \
-             VALUES ($1, $2, $3, {new_properties}, $6, $6) \
-             ON CONFLICT (project_id, user_id) DO UPDATE SET \
-                 properties = {merge}, \
-                 is_anonymous = COALESCE($7, app_users.is_anonymous), \
-                 updated_at = $6"
-        ))
-    }
+/// A user as the change path sees it.
+struct Current {
+    is_anonymous: bool,
+    properties: Map<String, Value>,
+    marker: Option<EventMarker>,
+    created: bool,
+    changed: bool,
+}
 
-    /// Upserts a batch in one transaction: all users are written or none.
-    pub async fn upsert_users(
-        &self,
-        project_id: &str,
-        users: &[UserUpsert],
-    ) -> Result<usize, StoreError> {
-        let sql = self.upsert_user_sql();
-        let now = now_ms();
-        with_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            for user in users {
-                let explicit = user.resolved_anonymous_flag();
-                let patch = Json(&user.properties);
-                sqlx::query(sqlx::AssertSqlSafe(sql.0.clone()))
-                    .bind(project_id)
-                    .bind(&user.user_id)
-                    .bind(explicit.unwrap_or_else(|| is_anonymous_id(&user.user_id)))
-                    .bind(patch)
-                    .bind(patch)
-                    .bind(now)
-                    .bind(explicit)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| {
-                        if StoreError::is_foreign_key_violation(&e) {
-                            StoreError::MissingReference("project")
-                        } else {
-                            e.into()
-                        }
-                    })?;
+#[derive(FromRow)]
+struct CurrentRow {
+    user_id: String,
+    is_anonymous: bool,
+    properties: Json<Map<String, Value>>,
+    rc_event_timestamp_ms: Option<i64>,
+    rc_event_id: Option<String>,
+}
+
+fn marker_of(timestamp_ms: Option<i64>, event_id: Option<String>) -> Option<EventMarker> {
+    timestamp_ms.map(|timestamp_ms| EventMarker {
+        timestamp_ms,
+        event_id: event_id.unwrap_or_default(),
+    })
+}
+
+/// `Some` sets a key, `None` removes it.
+fn merge(properties: &mut Map<String, Value>, patch: &PropertyPatch) -> bool {
+    let mut changed = false;
+    for (key, value) in patch {
+        let before = properties.get(key);
+        match value {
+            Some(v) if before.and_then(Value::as_str) != Some(v.as_str()) => {
+                properties.insert(key.clone(), Value::String(v.clone()));
+                changed = true;
             }
-            tx.commit().await?;
-        });
-        Ok(users.len())
+            None if before.is_some() => {
+                properties.remove(key);
+                changed = true;
+            }
+            _ => {}
+        }
+    }
+    changed
+}
+
+impl Tx {
+    /// Applies `changes` to users of one project in order (several changes of one user apply
+    /// one after the other), creating users that do not exist yet.
+    pub async fn change_properties(
+        &mut self,
+        project_id: &str,
+        changes: &[UserChange<'_>],
+    ) -> Result<Vec<ChangeOutcome>, StoreError> {
+        if changes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut new_users: BTreeMap<&str, bool> = BTreeMap::new();
+        for change in changes {
+            let flag = match change.rule {
+                _ if is_anonymous_id(change.user_id) => true,
+                ChangeRule::Always {
+                    is_anonymous: Some(flag),
+                } => flag,
+                _ => false,
+            };
+            new_users.entry(change.user_id).or_insert(flag);
+        }
+        let created = self.insert_missing_users(project_id, &new_users).await?;
+        let mut users = self.lock_users(project_id, new_users.keys()).await?;
+        for user_id in &created {
+            if let Some(user) = users.get_mut(user_id.as_str()) {
+                user.created = true;
+            }
+        }
+        let outcomes = changes
+            .iter()
+            .map(|change| decide(&mut users, change))
+            .collect();
+        self.write_users(project_id, &users).await?;
+        Ok(outcomes)
     }
 
+    /// Creates the users that do not exist (with no properties), so that the rows can be
+    /// locked; returns the ids it created.
+    async fn insert_missing_users(
+        &mut self,
+        project_id: &str,
+        users: &BTreeMap<&str, bool>,
+    ) -> Result<BTreeSet<String>, StoreError> {
+        let now = self.now_ms();
+        let empty = Json(Map::new());
+        let rows: Vec<(String,)> = on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, updated_at) ",
+            );
+            qb.push_values(users, |mut row, (user_id, is_anonymous)| {
+                row.push_bind(project_id)
+                    .push_bind(*user_id)
+                    .push_bind(*is_anonymous)
+                    .push_bind(&empty)
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            qb.push(" ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id");
+            qb.build_query_as().fetch_all(&mut *conn).await.map_err(missing_project)?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// The rows of `user_ids`, locked until commit on PostgreSQL (SQLite's single writer
+    /// already excludes every other writer).
+    async fn lock_users<'a>(
+        &mut self,
+        project_id: &str,
+        user_ids: impl Iterator<Item = &'a &'a str>,
+    ) -> Result<BTreeMap<String, Current>, StoreError> {
+        let lock = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE",
+        };
+        let rows: Vec<CurrentRow> = on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new(
+                "SELECT user_id, is_anonymous, properties, rc_event_timestamp_ms, rc_event_id \
+                 FROM app_users WHERE project_id = ",
+            );
+            qb.push_bind(project_id).push(" AND user_id IN (");
+            let mut ids = qb.separated(", ");
+            for user_id in user_ids {
+                ids.push_bind(*user_id);
+            }
+            qb.push(") ORDER BY user_id").push(lock);
+            qb.build_query_as().fetch_all(&mut *conn).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let current = Current {
+                    is_anonymous: row.is_anonymous,
+                    properties: row.properties.0,
+                    marker: marker_of(row.rc_event_timestamp_ms, row.rc_event_id),
+                    created: false,
+                    changed: false,
+                };
+                (row.user_id, current)
+            })
+            .collect())
+    }
+
+    /// Writes back every user a change touched, in one statement.
+    async fn write_users(
+        &mut self,
+        project_id: &str,
+        users: &BTreeMap<String, Current>,
+    ) -> Result<(), StoreError> {
+        let changed: Vec<(&String, &Current)> = users.iter().filter(|(_, u)| u.changed).collect();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let now = self.now_ms();
+        on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, \
+                 updated_at, rc_event_timestamp_ms, rc_event_id) ",
+            );
+            qb.push_values(&changed, |mut row, (user_id, user)| {
+                row.push_bind(project_id)
+                    .push_bind(user_id.as_str())
+                    .push_bind(user.is_anonymous)
+                    .push_bind(Json(&user.properties))
+                    .push_bind(now)
+                    .push_bind(now)
+                    .push_bind(user.marker.as_ref().map(|m| m.timestamp_ms))
+                    .push_bind(user.marker.as_ref().map(|m| m.event_id.as_str()));
+            });
+            // Every row exists and is locked: this is an update of all of them at once.
+            qb.push(
+                " ON CONFLICT (project_id, user_id) DO UPDATE SET is_anonymous = excluded.is_anonymous, \
+                 properties = excluded.properties, updated_at = excluded.updated_at, \
+                 rc_event_timestamp_ms = excluded.rc_event_timestamp_ms, rc_event_id = excluded.rc_event_id",
+            );
+            qb.build().execute(&mut *conn).await?;
+        });
+        Ok(())
+    }
+}
+
+/// Decides one change against the user's current state, updating it when the rule allows.
+fn decide(users: &mut BTreeMap<String, Current>, change: &UserChange<'_>) -> ChangeOutcome {
+    let Some(user) = users.get_mut(change.user_id) else {
+        // Every user was inserted or locked above; a missing row means it vanished (deleted
+        // project): nothing to write.
+        return ChangeOutcome::Refused;
+    };
+    let allowed = match &change.rule {
+        ChangeRule::Always { .. } => true,
+        ChangeRule::NewerEvent(event) => user.marker.as_ref().is_none_or(|m| event > m),
+        ChangeRule::MarkerUnchanged(expected) => user.marker == *expected,
+    };
+    if !allowed {
+        return ChangeOutcome::Refused;
+    }
+    let before = (!user.created).then(|| user.properties.clone());
+    let mut changed = merge(&mut user.properties, change.patch);
+    match &change.rule {
+        ChangeRule::NewerEvent(event) => {
+            user.marker = Some(event.clone());
+            changed = true;
+        }
+        ChangeRule::Always {
+            is_anonymous: Some(flag),
+        } if !is_anonymous_id(change.user_id) && user.is_anonymous != *flag => {
+            user.is_anonymous = *flag;
+            changed = true;
+        }
+        _ => {}
+    }
+    // A created user is written even without properties (its row already exists; `updated_at`
+    // says when it was last touched).
+    user.changed |= changed || user.created;
+    // Later changes of the same user see this one's result as "before".
+    user.created = false;
+    ChangeOutcome::Applied(PropertyChange {
+        before,
+        after: user.properties.clone(),
+    })
+}
+
+fn missing_project(e: sqlx::Error) -> StoreError {
+    if StoreError::is_foreign_key_violation(&e) {
+        StoreError::MissingReference("project")
+    } else {
+        e.into()
+    }
+}
+
+impl Store {
     pub async fn get_user(
         &self,
         project_id: &str,
@@ -107,6 +343,24 @@ impl Store {
             sqlx::query_as(sql).bind(project_id).bind(user_id).fetch_optional(pool).await?
         });
         Ok(row.map(AppUser::from))
+    }
+
+    /// The user's ordering marker (read before a resync asks RevenueCat).
+    pub async fn event_marker(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<Option<EventMarker>, StoreError> {
+        let row: Option<(Option<i64>, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT rc_event_timestamp_ms, rc_event_id FROM app_users WHERE project_id = $1 AND user_id = $2",
+            )
+            .bind(project_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row.and_then(|(timestamp_ms, event_id)| marker_of(timestamp_ms, event_id)))
     }
 
     /// Users ordered by id, filtered by exact property values.
@@ -141,5 +395,35 @@ impl Store {
             qb.build_query_as().fetch_all(pool).await?
         });
         Ok(rows.into_iter().map(AppUser::from).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(ts: i64, id: &str) -> EventMarker {
+        EventMarker {
+            timestamp_ms: ts,
+            event_id: id.into(),
+        }
+    }
+
+    #[test]
+    fn markers_order_by_time_then_event_id_bytewise() {
+        assert!(marker(2, "a") > marker(1, "z"));
+        assert!(marker(1, "b") > marker(1, "a"));
+        assert!(marker(1, "a") > marker(1, "B"), "bytewise, not case-folded");
+    }
+
+    #[test]
+    fn merge_sets_removes_and_reports_changes() {
+        let mut properties = Map::new();
+        let patch: PropertyPatch = [("a".to_owned(), Some("1".to_owned()))].into();
+        assert!(merge(&mut properties, &patch));
+        assert!(!merge(&mut properties, &patch), "same value: no change");
+        let remove: PropertyPatch = [("a".to_owned(), None), ("b".to_owned(), None)].into();
+        assert!(merge(&mut properties, &remove));
+        assert!(properties.is_empty());
     }
 }

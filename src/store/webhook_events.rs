@@ -1,33 +1,37 @@
-//! The webhook event log and the atomic "record event + apply it" step.
+//! The webhook event log, and recording events together with their effects.
 //!
-//! One transaction per event: insert the event (its `(project, event.id)` key makes
-//! redeliveries no-ops), apply its properties to the user under the ordering guard, request
-//! follow-up resyncs, and record the outcome. The transaction starts with a write, so on
-//! SQLite it takes the write lock up front instead of failing to upgrade a read lock.
+//! [`Tx::record_events`] takes a batch of deliveries (the group commit) and, in the caller's
+//! transaction, with a fixed number of statements whatever the batch size: finds which events
+//! were already recorded (redeliveries change nothing), applies the new ones to their users
+//! under the ordering guard, writes their follow-up resync requests, and inserts the events
+//! with their final status. The caller commits once for the whole batch.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde_json::Value;
-use sqlx::types::Json;
-use sqlx::FromRow;
+use sqlx::{FromRow, QueryBuilder};
 
-use super::resyncs::INSERT_PENDING_RESYNC;
-use super::subscriber_state::patch_to_json;
-use super::{postgres, sqlite, with_pool, with_writer, Dialect, Store, StoreError};
+use super::tx::on_tx;
+use super::users::{ChangeOutcome, ChangeRule, EventMarker, UserChange};
+use super::{with_pool, with_writer, Dialect, Store, StoreError, Tx};
 use crate::domain::event_plan::EventPlan;
-use crate::timestamp::now_ms;
 
-/// Where an event ended up. Stored as text in `webhook_events.status`.
+/// Where an event ended up. Stored in `webhook_events.status` (held to these values by a CHECK
+/// constraint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventStatus {
-    /// Its properties were written to the user.
+    /// Its properties were written to the user (or, for TRANSFER, its resyncs requested).
     Applied,
-    /// A newer event (or resync) was already applied to the user; recorded, not applied.
+    /// A newer event was already applied to the user; recorded, not applied.
     Superseded,
     /// Recorded and acknowledged; the type does not change subscription state.
     Ignored,
     /// Only anonymous ids: waiting for the resolution job to find the real user.
     PendingResolution,
-    /// The resolution job gave up (the anonymous id never resolved).
+    /// The resolution job gave up: RevenueCat does not know the customer, or it stayed anonymous.
     Skipped,
+    /// The resolution job gave up after repeated errors.
+    Failed,
 }
 
 impl EventStatus {
@@ -38,30 +42,45 @@ impl EventStatus {
             EventStatus::Ignored => "ignored",
             EventStatus::PendingResolution => "pending_resolution",
             EventStatus::Skipped => "skipped",
+            EventStatus::Failed => "failed",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            EventStatus::Applied,
+            EventStatus::Superseded,
+            EventStatus::Ignored,
+            EventStatus::PendingResolution,
+            EventStatus::Skipped,
+            EventStatus::Failed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == s)
     }
 }
 
-/// A delivery as received, before any decision.
-pub struct IncomingEvent<'a> {
+/// A delivery to record, with what the webhook service decided it means.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
     pub project_id: &'a str,
     pub event_id: &'a str,
     pub event_type: &'a str,
     pub app_user_id: Option<&'a str>,
     pub environment: Option<&'a str>,
-    pub timestamp_ms: i64,
+    pub event_timestamp_ms: i64,
+    /// False when `event_timestamp_ms` is implausible (RevenueCat's own samples carry one from
+    /// the year 4466): the event is then ordered by its receive time and flagged.
+    pub timestamp_trusted: bool,
     pub payload: &'a str,
+    pub plan: &'a EventPlan,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventOutcome {
-    /// This event id was already recorded (or, for a resolution, already settled).
+    /// This event id was already recorded: nothing changed.
     AlreadyProcessed,
-    Recorded {
-        status: EventStatus,
-        /// Resync rows created in the transaction; the caller pushes their tasks.
-        new_resync_ids: Vec<String>,
-    },
+    Recorded(EventStatus),
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -73,6 +92,7 @@ pub struct StoredWebhookEvent {
     pub target_user_id: Option<String>,
     pub environment: Option<String>,
     pub event_timestamp_ms: i64,
+    pub timestamp_trusted: bool,
     pub payload: String,
     pub received_at: i64,
     pub status: String,
@@ -80,8 +100,32 @@ pub struct StoredWebhookEvent {
     pub attempts: i64,
 }
 
+impl StoredWebhookEvent {
+    /// The marker the ordering guard compares: RevenueCat's time, or ours when it was implausible.
+    pub fn ordering_marker(&self) -> EventMarker {
+        EventMarker {
+            timestamp_ms: if self.timestamp_trusted {
+                self.event_timestamp_ms
+            } else {
+                self.received_at
+            },
+            event_id: self.event_id.clone(),
+        }
+    }
+}
+
 const EVENT_COLUMNS: &str = "project_id, event_id, event_type, app_user_id, target_user_id, \
-    environment, event_timestamp_ms, payload, received_at, status, status_detail, attempts";
+    environment, event_timestamp_ms, timestamp_trusted, payload, received_at, status, \
+    status_detail, attempts";
+
+const UNTRUSTED_TIMESTAMP: &str =
+    "event_timestamp_ms is not a plausible time; ordered by the time rcsync received it";
+
+/// What recording decided for one new event.
+struct Settled {
+    status: EventStatus,
+    target_user_id: Option<String>,
+}
 
 /// How a pending resolution is retried or given up.
 pub enum ResolutionRetry<'a> {
@@ -90,172 +134,273 @@ pub enum ResolutionRetry<'a> {
         detail: &'a str,
     },
     GiveUp {
+        status: EventStatus,
         detail: &'a str,
     },
 }
 
-impl Store {
-    /// The ordering-guarded property merge. Newer `event_timestamp_ms` wins; equal timestamps
-    /// are ordered by event id (byte order), so every replica and replay picks the same winner.
-    fn apply_event_sql(&self) -> sqlx::AssertSqlSafe<String> {
-        let (new_properties, merge) = match self.dialect() {
-            Dialect::Sqlite => (sqlite::NEW_PROPERTIES, sqlite::MERGE_PROPERTIES),
-            Dialect::Postgres => (postgres::NEW_PROPERTIES, postgres::MERGE_PROPERTIES),
-        };
-        sqlx::AssertSqlSafe(format!(
-            "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, updated_at, \
-                 rc_event_timestamp_ms, rc_event_id) \
-             VALUES ($1, $2, $3, {new_properties}, $6, $6, $7, $8) \
-             ON CONFLICT (project_id, user_id) DO UPDATE SET \
-                 properties = {merge}, updated_at = $6, rc_event_timestamp_ms = $7, rc_event_id = $8 \
-             WHERE app_users.rc_event_timestamp_ms IS NULL \
-                OR app_users.rc_event_timestamp_ms < $7 \
-                OR (app_users.rc_event_timestamp_ms = $7 AND COALESCE(app_users.rc_event_id, '') < $8)"
-        ))
+impl Tx {
+    /// Records a batch of deliveries with their effects (see the module docs). Outcomes come
+    /// back in the order of `events`; follow-up resyncs are due at `follow_up_at`.
+    pub async fn record_events(
+        &mut self,
+        events: &[NewEvent<'_>],
+        follow_up_at: i64,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut outcomes = vec![EventOutcome::AlreadyProcessed; events.len()];
+        // Projects in order, so concurrent batches lock rows in the same order.
+        let mut by_project: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (index, event) in events.iter().enumerate() {
+            by_project.entry(event.project_id).or_default().push(index);
+        }
+        for (project_id, indexes) in by_project {
+            let fresh = self.fresh_events(project_id, events, &indexes).await?;
+            let settled = self.apply_events(project_id, events, &fresh).await?;
+            self.request_follow_ups(project_id, events, &fresh, follow_up_at)
+                .await?;
+            let inserted = self.insert_events(events, &fresh, &settled).await?;
+            for (index, settled) in fresh.iter().zip(settled) {
+                if inserted.contains(events[*index].event_id) {
+                    outcomes[*index] = EventOutcome::Recorded(settled.status);
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
-    /// Records a delivery and carries out its plan atomically; follow-up resyncs are due
-    /// `resync_delay_ms` from now. A redelivered event id changes nothing.
-    pub async fn ingest_webhook_event(
-        &self,
-        event: &IncomingEvent<'_>,
-        plan: &EventPlan,
-        resync_delay_ms: i64,
-    ) -> Result<EventOutcome, StoreError> {
-        self.settle_event(
-            Some(event),
-            event.project_id,
-            event.event_id,
-            event.timestamp_ms,
-            plan,
-            resync_delay_ms,
-        )
-        .await
+    /// Indexes of the events that are new: not stored yet, and the first of their id in the
+    /// batch. Sorted by event id (the order rows are inserted and locked in).
+    async fn fresh_events(
+        &mut self,
+        project_id: &str,
+        events: &[NewEvent<'_>],
+        indexes: &[usize],
+    ) -> Result<Vec<usize>, StoreError> {
+        let stored: Vec<(String,)> = on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new("SELECT event_id FROM webhook_events WHERE project_id = ");
+            qb.push_bind(project_id).push(" AND event_id IN (");
+            let mut ids = qb.separated(", ");
+            for index in indexes {
+                ids.push_bind(events[*index].event_id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(&mut *conn).await?
+        });
+        let mut seen: HashSet<&str> = stored.iter().map(|(id,)| id.as_str()).collect();
+        let mut fresh: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|index| seen.insert(events[*index].event_id))
+            .collect();
+        fresh.sort_by_key(|index| events[*index].event_id);
+        Ok(fresh)
     }
 
-    /// Settles an event waiting in `pending_resolution` now that its user is known.
+    /// Applies the new events' plans to their users; returns each one's status and target.
+    async fn apply_events(
+        &mut self,
+        project_id: &str,
+        events: &[NewEvent<'_>],
+        fresh: &[usize],
+    ) -> Result<Vec<Settled>, StoreError> {
+        let now = self.now_ms();
+        // The user changes, oldest event first, so a batch applies in RevenueCat's order.
+        let mut applying: Vec<(usize, UserChange<'_>)> = fresh
+            .iter()
+            .enumerate()
+            .filter_map(|(position, index)| {
+                let event = &events[*index];
+                let EventPlan::Apply { user_id, patch } = event.plan else {
+                    return None;
+                };
+                let marker = EventMarker {
+                    timestamp_ms: if event.timestamp_trusted {
+                        event.event_timestamp_ms
+                    } else {
+                        now
+                    },
+                    event_id: event.event_id.to_owned(),
+                };
+                let change = UserChange {
+                    user_id,
+                    patch,
+                    rule: ChangeRule::NewerEvent(marker),
+                };
+                Some((position, change))
+            })
+            .collect();
+        applying.sort_by(|(_, a), (_, b)| match (&a.rule, &b.rule) {
+            (ChangeRule::NewerEvent(a), ChangeRule::NewerEvent(b)) => a.cmp(b),
+            _ => std::cmp::Ordering::Equal,
+        });
+        let changes: Vec<UserChange<'_>> = applying.iter().map(|(_, c)| c.clone()).collect();
+        let results = self.change_properties(project_id, &changes).await?;
+        let mut applied: BTreeMap<usize, bool> = BTreeMap::new();
+        for ((position, _), result) in applying.iter().zip(results) {
+            applied.insert(*position, matches!(result, ChangeOutcome::Applied(_)));
+        }
+        Ok(fresh
+            .iter()
+            .enumerate()
+            .map(|(position, index)| match events[*index].plan {
+                EventPlan::Apply { user_id, .. } => Settled {
+                    status: if applied.get(&position).copied().unwrap_or(false) {
+                        EventStatus::Applied
+                    } else {
+                        EventStatus::Superseded
+                    },
+                    target_user_id: Some(user_id.clone()),
+                },
+                EventPlan::Resync(_) => Settled {
+                    status: EventStatus::Applied,
+                    target_user_id: None,
+                },
+                EventPlan::Resolve => Settled {
+                    status: EventStatus::PendingResolution,
+                    target_user_id: None,
+                },
+                EventPlan::Ignore => Settled {
+                    status: EventStatus::Ignored,
+                    target_user_id: None,
+                },
+            })
+            .collect())
+    }
+
+    /// Resync requests for every user a new event touched or named (one pending per user).
+    async fn request_follow_ups(
+        &mut self,
+        project_id: &str,
+        events: &[NewEvent<'_>],
+        fresh: &[usize],
+        follow_up_at: i64,
+    ) -> Result<(), StoreError> {
+        let users: BTreeSet<&str> = fresh
+            .iter()
+            .flat_map(|index| events[*index].plan.follow_up_users())
+            .collect();
+        let users: Vec<&str> = users.into_iter().collect();
+        self.request_resyncs(project_id, &users, "webhook", follow_up_at)
+            .await
+    }
+
+    /// Inserts the new events with their final status; returns the ids actually inserted (a
+    /// concurrent writer of the same id, possible on PostgreSQL, wins the insert and this
+    /// batch's copy counts as a redelivery — its effects were refused by the user row locks).
+    async fn insert_events(
+        &mut self,
+        events: &[NewEvent<'_>],
+        fresh: &[usize],
+        settled: &[Settled],
+    ) -> Result<HashSet<String>, StoreError> {
+        if fresh.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let now = self.now_ms();
+        let rows: Vec<(String,)> = on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new(
+                "INSERT INTO webhook_events (project_id, event_id, event_type, app_user_id, target_user_id, \
+                 environment, event_timestamp_ms, timestamp_trusted, payload, received_at, status, \
+                 status_detail, processed_at, attempts, next_attempt_at) ",
+            );
+            qb.push_values(fresh.iter().zip(settled), |mut row, (index, settled)| {
+                let event = &events[*index];
+                let pending = settled.status == EventStatus::PendingResolution;
+                row.push_bind(event.project_id)
+                    .push_bind(event.event_id)
+                    .push_bind(event.event_type)
+                    .push_bind(event.app_user_id)
+                    .push_bind(settled.target_user_id.as_deref())
+                    .push_bind(event.environment)
+                    .push_bind(event.event_timestamp_ms)
+                    .push_bind(event.timestamp_trusted)
+                    .push_bind(event.payload)
+                    .push_bind(now)
+                    .push_bind(settled.status.as_str())
+                    .push_bind((!event.timestamp_trusted).then_some(UNTRUSTED_TIMESTAMP))
+                    .push_bind((!pending).then_some(now))
+                    .push_bind(0i64)
+                    .push_bind(pending.then_some(now));
+            });
+            qb.push(" ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id");
+            qb.build_query_as().fetch_all(&mut *conn).await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Settles an event waiting in `pending_resolution` now that its user is known. `None`
+    /// when another attempt settled it first (the caller drops the transaction).
     pub async fn settle_resolved_event(
-        &self,
+        &mut self,
         event: &StoredWebhookEvent,
         plan: &EventPlan,
-        resync_delay_ms: i64,
-    ) -> Result<EventOutcome, StoreError> {
-        self.settle_event(
-            None,
-            &event.project_id,
-            &event.event_id,
-            event.event_timestamp_ms,
-            plan,
-            resync_delay_ms,
-        )
-        .await
-    }
-
-    async fn settle_event(
-        &self,
-        incoming: Option<&IncomingEvent<'_>>,
-        project_id: &str,
-        event_id: &str,
-        timestamp_ms: i64,
-        plan: &EventPlan,
-        resync_delay_ms: i64,
-    ) -> Result<EventOutcome, StoreError> {
-        let now = now_ms();
-        let apply_sql = self.apply_event_sql();
-        with_writer!(self, pool => {
-            let mut tx = pool.begin().await?;
-            // Write first: either insert the new event or take the pending one.
-            let claimed = match incoming {
-                Some(e) => sqlx::query(
-                    "INSERT INTO webhook_events (project_id, event_id, event_type, app_user_id, environment, \
-                         event_timestamp_ms, payload, received_at, status, attempts) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'received', 0) \
-                     ON CONFLICT (project_id, event_id) DO NOTHING",
-                )
-                .bind(e.project_id)
-                .bind(e.event_id)
-                .bind(e.event_type)
-                .bind(e.app_user_id)
-                .bind(e.environment)
-                .bind(e.timestamp_ms)
-                .bind(e.payload)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-                None => sqlx::query(
-                    "UPDATE webhook_events SET status = 'resolving' \
-                     WHERE project_id = $1 AND event_id = $2 AND status = 'pending_resolution'",
-                )
-                .bind(project_id)
-                .bind(event_id)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected(),
-            };
-            if claimed == 0 {
-                return Ok(EventOutcome::AlreadyProcessed);
-            }
-            // Users to resync after this event.
-            let mut resync_users: Vec<String> = Vec::new();
-            let (status, target) = match plan {
-                EventPlan::Apply { user_id, patch, resync } => {
-                    let json = Json(patch_to_json(patch));
-                    let applied = sqlx::query(sqlx::AssertSqlSafe(apply_sql.0.clone()))
-                        .bind(project_id)
-                        .bind(user_id)
-                        .bind(false)
-                        .bind(&json)
-                        .bind(&json)
-                        .bind(now)
-                        .bind(timestamp_ms)
-                        .bind(event_id)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected() > 0;
-                    if applied && *resync {
-                        resync_users.push(user_id.clone());
-                    }
-                    let status = if applied { EventStatus::Applied } else { EventStatus::Superseded };
-                    (status, Some(user_id.as_str()))
-                }
-                EventPlan::Resync(user_ids) => {
-                    resync_users.extend(user_ids.iter().cloned());
-                    (EventStatus::Applied, None)
-                }
-                EventPlan::Resolve => (EventStatus::PendingResolution, None),
-                EventPlan::Ignore => (EventStatus::Ignored, None),
-            };
-            let mut new_resync_ids = Vec::new();
-            for user_id in &resync_users {
-                let created: Option<(String,)> = sqlx::query_as(INSERT_PENDING_RESYNC)
-                    .bind(ulid::Ulid::new().to_string())
-                    .bind(project_id)
-                    .bind(user_id)
-                    .bind(format!("event:{event_id}"))
-                    .bind(now + resync_delay_ms)
-                    .bind(now)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                new_resync_ids.extend(created.map(|(id,)| id));
-            }
-            let pending = status == EventStatus::PendingResolution;
+        follow_up_at: i64,
+    ) -> Result<Option<EventStatus>, StoreError> {
+        let now = self.now_ms();
+        // Claim first: only the attempt that counted this resolution may settle it.
+        let claimed = on_tx!(self, conn => {
             sqlx::query(
-                "UPDATE webhook_events SET status = $1, target_user_id = $2, processed_at = $3, \
-                     next_attempt_at = $4 \
-                 WHERE project_id = $5 AND event_id = $6",
+                "UPDATE webhook_events SET processed_at = $1, next_attempt_at = NULL \
+                 WHERE project_id = $2 AND event_id = $3 AND status = 'pending_resolution' AND attempts = $4",
+            )
+            .bind(now)
+            .bind(&event.project_id)
+            .bind(&event.event_id)
+            .bind(event.attempts)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
+        });
+        if claimed == 0 {
+            return Ok(None);
+        }
+        let (status, target) = match plan {
+            EventPlan::Apply { user_id, patch } => {
+                let change = UserChange {
+                    user_id,
+                    patch,
+                    rule: ChangeRule::NewerEvent(event.ordering_marker()),
+                };
+                let outcome = self.change_properties(&event.project_id, &[change]).await?;
+                let status = match outcome.first() {
+                    Some(ChangeOutcome::Applied(_)) => EventStatus::Applied,
+                    _ => EventStatus::Superseded,
+                };
+                (status, Some(user_id.as_str()))
+            }
+            EventPlan::Resync(_) | EventPlan::Resolve => (EventStatus::Applied, None),
+            EventPlan::Ignore => (EventStatus::Ignored, None),
+        };
+        let users: Vec<&str> = plan.follow_up_users().collect();
+        self.request_resyncs(&event.project_id, &users, "webhook", follow_up_at)
+            .await?;
+        on_tx!(self, conn => {
+            sqlx::query(
+                "UPDATE webhook_events SET status = $1, target_user_id = $2 WHERE project_id = $3 AND event_id = $4",
             )
             .bind(status.as_str())
             .bind(target)
-            .bind((!pending).then_some(now))
-            .bind(pending.then_some(now))
-            .bind(project_id)
-            .bind(event_id)
-            .execute(&mut *tx)
+            .bind(&event.project_id)
+            .bind(&event.event_id)
+            .execute(&mut *conn)
             .await?;
-            tx.commit().await?;
-            Ok(EventOutcome::Recorded { status, new_resync_ids })
-        })
+        });
+        Ok(Some(status))
+    }
+}
+
+impl Store {
+    /// Records and applies a batch in a transaction of its own (see [`Tx::record_events`]).
+    pub async fn ingest_webhook_events(
+        &self,
+        events: &[NewEvent<'_>],
+        follow_up_delay_ms: i64,
+    ) -> Result<Vec<EventOutcome>, StoreError> {
+        let mut tx = self.begin().await?;
+        let follow_up_at = tx.now_ms() + follow_up_delay_ms;
+        let outcomes = tx.record_events(events, follow_up_at).await?;
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     pub async fn get_webhook_event(
@@ -284,20 +429,23 @@ impl Store {
                AND (next_attempt_at IS NULL OR next_attempt_at <= $3) \
              RETURNING {EVENT_COLUMNS}"
         ));
-        // apalis schedules in whole seconds; a task may fire up to a second early.
-        let due = now_ms() + 1_500;
         let row = with_writer!(self, pool => {
-            sqlx::query_as(sql).bind(project_id).bind(event_id).bind(due).fetch_optional(pool).await?
+            sqlx::query_as(sql)
+                .bind(project_id)
+                .bind(event_id)
+                .bind(self.now_ms())
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row)
     }
 
     pub async fn retry_event_resolution(
         &self,
-        project_id: &str,
-        event_id: &str,
+        event: &StoredWebhookEvent,
         retry: ResolutionRetry<'_>,
     ) -> Result<(), StoreError> {
+        let now = self.now_ms();
         let (status, next, detail, processed) = match retry {
             ResolutionRetry::At {
                 next_attempt_at,
@@ -308,48 +456,58 @@ impl Store {
                 detail,
                 None,
             ),
-            ResolutionRetry::GiveUp { detail } => {
-                (EventStatus::Skipped, None, detail, Some(now_ms()))
-            }
+            ResolutionRetry::GiveUp { status, detail } => (status, None, detail, Some(now)),
         };
         with_writer!(self, pool => {
             sqlx::query(
-                "UPDATE webhook_events SET status = $1, next_attempt_at = $2, status_detail = $3, processed_at = $4 \
-                 WHERE project_id = $5 AND event_id = $6 AND status = 'pending_resolution'",
+                "UPDATE webhook_events SET status = $1, next_attempt_at = $2, status_detail = $3, processed_at = $4, \
+                     dispatched_at = NULL \
+                 WHERE project_id = $5 AND event_id = $6 AND status = 'pending_resolution' AND attempts = $7",
             )
             .bind(status.as_str())
             .bind(next)
             .bind(detail)
             .bind(processed)
-            .bind(project_id)
-            .bind(event_id)
+            .bind(&event.project_id)
+            .bind(&event.event_id)
+            .bind(event.attempts)
             .execute(pool)
             .await?;
         });
         Ok(())
     }
 
-    /// Events waiting for resolution whose next attempt is overdue (for the sweeper).
-    pub async fn overdue_event_resolutions(
+    /// Takes up to `limit` resolutions whose task should be pushed now (due and not pushed, or
+    /// pushed more than `redispatch_ms` ago without running), marks them dispatched.
+    pub async fn dispatch_due_resolutions(
         &self,
-        overdue_ms: i64,
+        redispatch_ms: i64,
         limit: i64,
     ) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT project_id, event_id FROM webhook_events \
-                 WHERE status = 'pending_resolution' AND next_attempt_at < $1 \
-                 ORDER BY next_attempt_at LIMIT $2",
-            )
-            .bind(now_ms() - overdue_ms)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
+        let skip_locked = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE webhook_events SET dispatched_at = $1 WHERE (project_id, event_id) IN ( \
+                 SELECT project_id, event_id FROM webhook_events \
+                 WHERE status = 'pending_resolution' AND next_attempt_at <= $1 \
+                   AND (dispatched_at IS NULL OR dispatched_at < $1 - $2) \
+                 ORDER BY next_attempt_at LIMIT $3{skip_locked}) \
+             RETURNING project_id, event_id"
+        ));
+        let rows = with_writer!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(self.now_ms())
+                .bind(redispatch_ms)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows)
     }
 
-    /// Event counts per status for a project (tests, the demo, later the event log API).
+    /// Event counts per status for a project (tests, the demo, the bench).
     pub async fn count_webhook_events(
         &self,
         project_id: &str,

@@ -135,7 +135,9 @@ async fn spawn(
     }
     let settings = raw.resolve().expect("test settings");
     let store = open_store(&settings).await.expect("open store");
-    let app = Application::build_with(settings, store.clone(), listener, role).expect("build app");
+    let app = Application::build_with(settings, store.clone(), listener, role)
+        .await
+        .expect("build app");
     tokio::spawn(app.run_until_stopped());
 
     let team_id = uuid::Uuid::new_v4().to_string();

@@ -422,6 +422,7 @@ async fn a_wrong_master_key_is_a_clear_503_and_webhooks_still_work() {
         listener,
         rcsync::startup::Role::ApiOnly,
     )
+    .await
     .unwrap();
     tokio::spawn(other.run_until_stopped());
 

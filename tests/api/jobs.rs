@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use fake_revenuecat::dataset::customer_id;
-use rcsync::queue::JobQueue;
 use rcsync::services::user_resyncs as user_resync;
 use rcsync::store::resyncs::{ResyncRequest, UserResync};
 
@@ -16,16 +15,9 @@ async fn app_with_integration() -> TestApp {
 }
 
 async fn enqueue(app: &TestApp, user_id: &str, delay: Duration) -> ResyncRequest {
-    user_resync::request(
-        &app.store,
-        &JobQueue::new(&app.store),
-        &app.project_id,
-        user_id,
-        "test",
-        delay,
-    )
-    .await
-    .expect("enqueue")
+    user_resync::request(&app.store, &app.project_id, user_id, "test", delay)
+        .await
+        .expect("enqueue")
 }
 
 fn id_of(request: &ResyncRequest) -> String {

@@ -9,7 +9,6 @@ use fake_revenuecat::dataset::customer_id;
 use fake_revenuecat::FakeRevenueCat;
 use futures::StreamExt;
 use rcsync::domain::permission::Permission;
-use rcsync::queue::JobQueue;
 use rcsync::services::user_resyncs as user_resync;
 use rcsync::store::resyncs::ResyncRequest;
 use rcsync::store::tenancy::NewApiKey;
@@ -239,10 +238,8 @@ async fn a_resync_pending_at_kill_9_runs_exactly_once_after_restart() {
 
     // Enqueue with a delay, then kill -9 before it can run.
     let user = customer_id(0);
-    let queue = JobQueue::new(&store);
     let request = user_resync::request(
         &store,
-        &queue,
         &project_id,
         &user,
         "restart-test",

@@ -1,0 +1,47 @@
+//! Moves due work from our tables onto the queue, off the request path: follow-up resyncs
+//! written with webhook events, retries whose backoff has passed, anonymous events due for a
+//! resolution attempt. It is also the safety net: a pushed task that never started (its push
+//! or its task was lost) and a claim held by a process that died are pushed again.
+//!
+//! Every process that runs workers runs a dispatcher; on PostgreSQL they split the due rows
+//! between them (`SKIP LOCKED`), and a row pushed twice is harmless (only one claim wins).
+
+use super::user_resyncs::claim_policy;
+use super::Services;
+use crate::clock::ms;
+use crate::queue::Task;
+use crate::store::StoreError;
+
+/// Rows taken per kind and round.
+const DISPATCH_BATCH: i64 = 500;
+
+/// One round: pushes what is due now; returns how many tasks it pushed.
+pub async fn dispatch_due(services: &Services) -> Result<usize, StoreError> {
+    let timings = &services.timings;
+    let redispatch = ms(timings.redispatch_after);
+    let store = &services.store;
+    let mut tasks: Vec<Task> = store
+        .dispatch_due_resyncs(redispatch, claim_policy(timings), DISPATCH_BATCH)
+        .await?
+        .into_iter()
+        .map(|resync_id| Task::UserResync { resync_id })
+        .collect();
+    tasks.extend(
+        store
+            .dispatch_due_resolutions(redispatch, DISPATCH_BATCH)
+            .await?
+            .into_iter()
+            .map(|(project_id, event_id)| Task::ResolveWebhookEvent {
+                project_id,
+                event_id,
+            }),
+    );
+    let pushed = tasks.len();
+    if pushed > 0 {
+        if let Err(e) = services.queue.push_all(tasks).await {
+            // The rows are marked dispatched; they are pushed again after the redispatch window.
+            tracing::warn!(error = %e, pushed, "could not push due work; it will be pushed again");
+        }
+    }
+    Ok(pushed)
+}
