@@ -9,7 +9,8 @@ use secrecy::SecretString;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::{Integration, REVENUECAT};
 use crate::revenuecat::{
-    map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
+    map_customer, Catalog, FetchPlan, KeyFingerprint, PropertyPatch, RevenueCatClient,
+    RevenueCatError,
 };
 use crate::services::ttl_cache::TtlCache;
 use crate::store::subscriber_state::ApplyMode;
@@ -165,9 +166,10 @@ impl RevenueCatSync {
         let connection = self.connection(project_id).await?;
         let catalog = self.catalog(&connection).await?;
         let as_of = now_ms();
+        let plan = FetchPlan::new(connection.integration.config.track_revenue());
         let data = self
             .client
-            .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id)
+            .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id, plan)
             .await?
             .ok_or(SyncError::SubscriberNotFound)?;
         let patch = map_customer(&data, &catalog);

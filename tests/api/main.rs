@@ -9,6 +9,7 @@ mod jobs;
 mod layering;
 mod malformed;
 mod restart;
+mod revenue;
 mod sync;
 mod users;
 mod webhooks;
