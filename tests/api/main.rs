@@ -12,4 +12,5 @@ mod restart;
 mod revenue;
 mod sync;
 mod users;
+mod vocabulary;
 mod webhooks;
