@@ -84,11 +84,7 @@ pub fn derive_state(data: &CustomerData, catalog: &Catalog) -> SubscriberState {
         ..Default::default()
     };
 
-    let revenue = if data.plan.track_revenue && purchases.is_some() {
-        Update::Set(total_revenue(subscriptions, &owned_purchases))
-    } else {
-        Update::Keep
-    };
+    let revenue = tracked_revenue(data, subscriptions, &owned_purchases);
     if subscriptions.is_empty() && owned_purchases.is_empty() && !has_entitlement {
         return never_paid(revenue, purchases.is_some());
     }
@@ -101,19 +97,41 @@ pub fn derive_state(data: &CustomerData, catalog: &Catalog) -> SubscriberState {
     } else if let Some(latest) = most_recent_subscription(subscriptions) {
         describe_subscription(&mut state, latest, catalog);
     } else {
-        // Only one-time purchases (consumables or refunded items) and nothing active.
-        state.status = Update::Set(RcStatus::Expired);
-        state.will_renew = Update::Set(false);
-        state.product = Update::set_or_clear(
-            owned_purchases
-                .iter()
-                .max_by_key(|purchase| purchase.purchased_at)
-                .and_then(|purchase| product_identifier(purchase.product_id.as_deref(), catalog)),
-        );
-        state.period_type = Update::Clear;
-        state.billing_period = Update::Clear;
+        describe_purchases_without_access(&mut state, &owned_purchases, catalog);
     }
     state
+}
+
+/// Only one-time purchases (consumables) and nothing active.
+fn describe_purchases_without_access(
+    state: &mut SubscriberState,
+    owned_purchases: &[&Purchase],
+    catalog: &Catalog,
+) {
+    state.status = Update::Set(RcStatus::Expired);
+    state.will_renew = Update::Set(false);
+    state.product = Update::set_or_clear(
+        owned_purchases
+            .iter()
+            .max_by_key(|purchase| purchase.purchased_at)
+            .and_then(|purchase| product_identifier(purchase.product_id.as_deref(), catalog)),
+    );
+    state.period_type = Update::Clear;
+    state.billing_period = Update::Clear;
+}
+
+/// Exact or untouched: the gross of everything, when revenue is tracked and every purchase is
+/// known (a failed `/purchases` must not write a partial sum as the total).
+fn tracked_revenue(
+    data: &CustomerData,
+    subscriptions: &[Subscription],
+    owned_purchases: &[&Purchase],
+) -> Update<f64> {
+    if data.plan.track_revenue && data.purchases.is_some() {
+        Update::Set(total_revenue(subscriptions, owned_purchases))
+    } else {
+        Update::Keep
+    }
 }
 
 /// A known customer without any subscription, owned purchase or entitlement.
