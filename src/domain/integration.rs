@@ -18,6 +18,12 @@ pub struct ConfigField {
     pub sensitive: bool,
     pub placeholder: &'static str,
     pub description: &'static str,
+    /// The only values accepted, for a field that is a choice; `None` accepts any string.
+    #[serde(skip)]
+    pub allowed_values: Option<&'static [&'static str]>,
+    /// The value an integration has while its config does not set the field.
+    #[serde(skip)]
+    pub default: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -37,18 +43,35 @@ pub const REVENUECAT: &str = "revenuecat";
 /// Config keys the server manages itself; a user-supplied value is dropped, never stored.
 const INTERNAL_CONFIG_KEYS: [&str; 1] = ["webhook_secret"];
 
+const REVENUECAT_API_KEY: ConfigField = ConfigField {
+    key: "api_key",
+    label: "Secret API Key",
+    required: true,
+    sensitive: true,
+    placeholder: "sk_...",
+    description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
+    allowed_values: None,
+    default: None,
+};
+
+/// Exact gross revenue costs one more RevenueCat call per synced user (`/purchases`), so a
+/// project that does not use `rc_total_revenue_usd` can turn it off.
+const REVENUECAT_TRACK_REVENUE: ConfigField = ConfigField {
+    key: "track_revenue",
+    label: "Track revenue",
+    required: false,
+    sensitive: false,
+    placeholder: "true",
+    description: "\"true\" (default) writes rc_total_revenue_usd, the exact gross of every subscription and one-time purchase, at one extra RevenueCat call per synced user. \"false\" never writes it and keeps syncs at the fewest calls.",
+    allowed_values: Some(&["true", "false"]),
+    default: Some("true"),
+};
+
 pub static PROVIDERS: &[ProviderDefinition] = &[ProviderDefinition {
     id: REVENUECAT,
     name: "RevenueCat",
     description: "Subscription management — syncs subscriber status, revenue, and entitlements to user properties.",
-    config_fields: &[ConfigField {
-        key: "api_key",
-        label: "Secret API Key",
-        required: true,
-        sensitive: true,
-        placeholder: "sk_...",
-        description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
-    }],
+    config_fields: &[REVENUECAT_API_KEY, REVENUECAT_TRACK_REVENUE],
     uses_webhooks: true,
 }];
 
@@ -71,6 +94,15 @@ impl fmt::Debug for IntegrationConfig {
 impl IntegrationConfig {
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
+    }
+
+    fn get_or_default(&self, field: &ConfigField) -> Option<&str> {
+        self.get(field.key).or(field.default)
+    }
+
+    /// Whether RevenueCat syncs fetch every purchase and write `rc_total_revenue_usd`.
+    pub fn track_revenue(&self) -> bool {
+        self.get_or_default(&REVENUECAT_TRACK_REVENUE) == Some("true")
     }
 
     /// The config as shown to API clients: sensitive values cut to 4 characters + `****`.
@@ -106,6 +138,8 @@ pub enum ConfigError {
     NotAString(String),
     #[error("Config field '{0}' must be printable ASCII without spaces")]
     InvalidCharacters(String),
+    #[error("Config field '{field}' must be one of: {allowed}")]
+    NotAllowed { field: String, allowed: String },
     #[error("Missing required config field: {0}")]
     MissingField(&'static str),
     #[error("Config field '{0}' must not be empty")]
@@ -123,15 +157,27 @@ pub fn parse_config_input(
         if INTERNAL_CONFIG_KEYS.contains(&key.as_str()) {
             continue;
         }
-        if !provider.config_fields.iter().any(|f| f.key == key) {
+        let Some(field) = provider.config_fields.iter().find(|f| f.key == key) else {
             return Err(ConfigError::UnknownField(key.clone()));
-        }
+        };
         let Value::String(s) = value else {
             return Err(ConfigError::NotAString(key.clone()));
         };
         // Credentials travel in HTTP headers: printable ASCII only, no spaces.
         if !s.chars().all(|c| c.is_ascii_graphic()) {
             return Err(ConfigError::InvalidCharacters(key.clone()));
+        }
+        if let Some(allowed) = field.allowed_values {
+            if !allowed.contains(&s.as_str()) {
+                return Err(ConfigError::NotAllowed {
+                    field: key.clone(),
+                    allowed: allowed
+                        .iter()
+                        .map(|value| format!("\"{value}\""))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
         }
         values.insert(key.clone(), s.clone());
     }
@@ -201,6 +247,35 @@ mod tests {
         assert_eq!(
             validate_complete(rc(), &IntegrationConfig::default()),
             Err(ConfigError::MissingField("api_key"))
+        );
+    }
+
+    #[test]
+    fn track_revenue_is_a_true_or_false_choice_defaulting_to_true() {
+        let parse = |value: &str| {
+            parse_config_input(
+                rc(),
+                &obj(json!({"api_key": "sk_1", "track_revenue": value})),
+            )
+        };
+        assert!(parse("false").is_ok_and(|config| !config.track_revenue()));
+        assert!(parse("true").is_ok_and(|config| config.track_revenue()));
+        for refused in ["", "yes", "TRUE", "0"] {
+            assert_eq!(
+                parse(refused),
+                Err(ConfigError::NotAllowed {
+                    field: "track_revenue".into(),
+                    allowed: "\"true\", \"false\"".into()
+                }),
+                "{refused:?}"
+            );
+        }
+        assert!(IntegrationConfig::default().track_revenue());
+        let config = parse("false").unwrap();
+        assert_eq!(
+            config.redacted(rc())["track_revenue"],
+            "false",
+            "not sensitive"
         );
     }
 

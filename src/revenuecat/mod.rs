@@ -21,7 +21,7 @@ pub mod webhook_event;
 pub use api_key::{redact_api_key, KeyFingerprint};
 pub use catalog::{Catalog, CatalogProduct};
 pub use client::{ClientConfig, ClientMetrics, RevenueCatClient, DEFAULT_BASE_URL};
-pub use customer_data::CustomerData;
+pub use customer_data::{CustomerData, FetchPlan};
 pub use error::RevenueCatError;
 pub use mapping::{
     is_revenue_affecting, map_customer, map_webhook_event, BillingPeriod, PropertyPatch, RcStatus,

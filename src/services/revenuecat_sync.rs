@@ -9,7 +9,8 @@ use secrecy::SecretString;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::{Integration, REVENUECAT};
 use crate::revenuecat::{
-    map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
+    map_customer, Catalog, FetchPlan, KeyFingerprint, PropertyPatch, RevenueCatClient,
+    RevenueCatError,
 };
 use crate::services::ttl_cache::TtlCache;
 use crate::store::users::{ChangeOutcome, ChangeRule, PropertyChange, UserChange};
@@ -172,11 +173,12 @@ impl RevenueCatSync {
         }
         let connection = self.connection(project_id).await?;
         let catalog = self.catalog(&connection).await?;
+        let plan = FetchPlan::new(connection.integration.config.track_revenue());
         for _ in 0..FETCH_ATTEMPTS {
             let marker = self.store.event_marker(project_id, user_id).await?;
             let data = self
                 .client
-                .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id)
+                .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id, plan)
                 .await?
                 .ok_or(SyncError::SubscriberNotFound)?;
             let patch = map_customer(&data, &catalog);

@@ -9,6 +9,8 @@ mod jobs;
 mod layering;
 mod malformed;
 mod restart;
+mod revenue;
 mod sync;
 mod users;
+mod vocabulary;
 mod webhooks;

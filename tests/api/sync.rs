@@ -39,6 +39,16 @@ fn v2_requests(fake: &FakeRevenueCat) -> Vec<LoggedRequest> {
         .collect()
 }
 
+/// A customer RevenueCat knows who holds nothing, with revenue tracking on (the default).
+fn never_paid() -> Value {
+    json!({
+        "rc_subscriber": "false",
+        "rc_status": "expired",
+        "rc_will_renew": "false",
+        "rc_total_revenue_usd": "0.00",
+    })
+}
+
 /// Asserts the documented properties of one dataset case.
 fn assert_case(case: DatasetCase, user: &str, p: &Value) {
     let ctx = format!("{case:?} {user}: {p}");
@@ -121,7 +131,7 @@ fn assert_case(case: DatasetCase, user: &str, p: &Value) {
             assert_eq!(renew, Some("false"), "{ctx}");
             assert_eq!(entitlements, Some("premium"), "{ctx}");
             assert_eq!(product, Some("premium_lifetime"), "{ctx}");
-            assert_eq!(period_type, Some("normal"), "{ctx}");
+            assert_eq!(period_type, Some("lifetime"), "{ctx}");
             assert_eq!(billing, Some("lifetime"), "{ctx}");
             assert_eq!(prop(p, "rc_total_revenue_usd"), Some("99.99"), "{ctx}");
         }
@@ -143,13 +153,11 @@ fn assert_case(case: DatasetCase, user: &str, p: &Value) {
             assert!(plan_matches(product, billing), "{ctx}");
         }
         DatasetCase::NeverSubscribed => {
-            assert_eq!(p, &json!({"rc_subscriber": "false"}), "{ctx}");
+            assert_eq!(p, &never_paid(), "{ctx}");
         }
     }
-    if case != DatasetCase::NeverSubscribed {
-        let revenue = prop(p, "rc_total_revenue_usd").expect("revenue set");
-        assert!(revenue.parse::<f64>().is_ok(), "{ctx}");
-    }
+    let revenue = prop(p, "rc_total_revenue_usd").expect("revenue set");
+    assert!(revenue.parse::<f64>().is_ok(), "{ctx}");
 }
 
 #[tokio::test]
@@ -227,12 +235,12 @@ async fn a_resync_removes_keys_that_no_longer_apply_and_keeps_other_properties()
         .upsert_customer(CustomerRecord::new(yearly.clone(), first_seen));
     let (status, body) = app.sync_user(&yearly).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["properties"], json!({"rc_subscriber": "false"}));
+    assert_eq!(body["properties"], never_paid());
     let (_, stored) = app.get_user(&yearly).await;
-    assert_eq!(
-        stored["properties"],
-        json!({"plan": "pro", "country": "DE", "rc_subscriber": "false"})
-    );
+    let mut expected = never_paid();
+    expected["plan"] = json!("pro");
+    expected["country"] = json!("DE");
+    assert_eq!(stored["properties"], expected);
 }
 
 #[tokio::test]
@@ -383,40 +391,57 @@ async fn subscriptions_failing_falls_back_to_entitlements_only() {
 }
 
 #[tokio::test]
-async fn a_single_user_sync_costs_two_calls_or_three_with_purchases() {
+async fn a_single_user_sync_costs_three_calls_or_two_without_revenue_tracking() {
     let app = dataset_app().await;
-    // Warm-up: the catalog (entitlements + products) is fetched once and cached.
-    let (status, _) = app.sync_user(&user_of(&app, DatasetCase::Yearly)).await;
-    assert_eq!(status, 200);
-    for case in SUBSCRIBER_CASES {
-        let user = user_of(&app, case);
-        app.fake.clear_log();
-        let (status, body) = app.sync_user(&user).await;
-        assert_eq!(status, 200, "{body}");
-        let log = v2_requests(&app.fake);
-        let paths: Vec<&str> = log.iter().map(|r| r.path_and_query.as_str()).collect();
-        println!(
-            "calls per sync: {case:?} ({user}) = {} {paths:?}",
-            log.len()
-        );
-        assert!(log.iter().all(|r| r.status == 200), "{paths:?}");
-        let customer = format!("/customers/{user}");
-        assert!(paths[0].ends_with(&customer), "{paths:?}");
-        assert!(
-            paths[1].contains(&format!("{customer}/subscriptions")),
-            "{paths:?}"
-        );
-        let expected = match case {
-            // Entitlements no subscription explains: purchases tell lifetime from grant.
-            DatasetCase::Lifetime | DatasetCase::Promotional => 3,
-            _ => 2,
-        };
-        assert_eq!(log.len(), expected, "{case:?}: {paths:?}");
-        if expected == 3 {
+    for track_revenue in [true, false] {
+        if !track_revenue {
+            let (status, body) = status_json(
+                app.patch(
+                    &app.project_url("/integrations/revenuecat"),
+                    &json!({"config": {"track_revenue": "false"}}),
+                )
+                .send()
+                .await
+                .unwrap(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+        }
+        // Warm-up: the catalog (entitlements + products) is fetched once and cached.
+        let (status, _) = app.sync_user(&user_of(&app, DatasetCase::Yearly)).await;
+        assert_eq!(status, 200);
+        for case in SUBSCRIBER_CASES {
+            let user = user_of(&app, case);
+            app.fake.clear_log();
+            let (status, body) = app.sync_user(&user).await;
+            assert_eq!(status, 200, "{body}");
+            let log = v2_requests(&app.fake);
+            let paths: Vec<&str> = log.iter().map(|r| r.path_and_query.as_str()).collect();
+            println!(
+                "calls per sync (track_revenue {track_revenue}): {case:?} ({user}) = {} {paths:?}",
+                log.len()
+            );
+            assert!(log.iter().all(|r| r.status == 200), "{paths:?}");
+            let customer = format!("/customers/{user}");
+            assert!(paths[0].ends_with(&customer), "{paths:?}");
             assert!(
-                paths[2].contains(&format!("{customer}/purchases")),
+                paths[1].contains(&format!("{customer}/subscriptions")),
                 "{paths:?}"
             );
+            let expected = match case {
+                // Exact revenue needs every one-time purchase.
+                _ if track_revenue => 3,
+                // Entitlements no subscription explains: purchases tell lifetime from grant.
+                DatasetCase::Lifetime | DatasetCase::Promotional => 3,
+                _ => 2,
+            };
+            assert_eq!(log.len(), expected, "{case:?}: {paths:?}");
+            if expected == 3 {
+                assert!(
+                    paths[2].contains(&format!("{customer}/purchases")),
+                    "{paths:?}"
+                );
+            }
         }
     }
 }
@@ -434,7 +459,7 @@ async fn a_burst_of_500s_is_retried() {
     assert_eq!(body["properties"]["rc_status"], "active");
     let statuses: Vec<u16> = v2_requests(&app.fake).iter().map(|r| r.status).collect();
     println!("500 burst: {statuses:?}");
-    assert_eq!(statuses, vec![500, 500, 500, 200, 200], "{statuses:?}");
+    assert_eq!(statuses, vec![500, 500, 500, 200, 200, 200], "{statuses:?}");
 }
 
 /// Syncs `users` concurrently; returns their statuses and the wall time.
@@ -465,7 +490,8 @@ async fn a_429_storm_is_ridden_out_without_failing_users() {
     app.fake.reset_rate_limits();
     app.fake.clear_log();
 
-    let users: Vec<String> = (1..26).map(customer_id).collect();
+    // 17 syncs × 3 calls (revenue tracked) ≈ 51 requests against 5/s.
+    let users: Vec<String> = (1..18).map(customer_id).collect();
     let (results, elapsed) = sync_concurrently(&app, &users).await;
     for (user, (status, body)) in users.iter().zip(&results) {
         assert_eq!(*status, 200, "{user}: {body}");
@@ -497,8 +523,9 @@ async fn our_limiter_paces_requests_below_the_configured_rate() {
     let (status, _) = app.sync_user(&customer_id(0)).await;
     assert_eq!(status, 200);
     app.fake.clear_log();
-    // 20 syncs ≈ 46 requests ≈ 21 s at 2/s: enough to measure, inside the time budget.
-    let users: Vec<String> = (1..21).map(customer_id).collect();
+    // 15 syncs × 3 calls (revenue tracked) = 45 requests ≈ 21 s at 2/s: enough to measure,
+    // inside the time budget.
+    let users: Vec<String> = (1..16).map(customer_id).collect();
     let (results, elapsed) = sync_concurrently(&app, &users).await;
     for (user, (status, body)) in users.iter().zip(&results) {
         assert_eq!(*status, 200, "{user}: {body}");

@@ -4,7 +4,7 @@ use secrecy::SecretString;
 
 use super::RevenueCatClient;
 use crate::revenuecat::catalog::Catalog;
-use crate::revenuecat::customer_data::CustomerData;
+use crate::revenuecat::customer_data::{CustomerData, FetchPlan};
 use crate::revenuecat::error::RevenueCatError;
 use crate::revenuecat::rate_limiter::RateLimitDomain::CustomerInformation;
 
@@ -12,8 +12,9 @@ impl RevenueCatClient {
     /// Fetches one customer for [`crate::revenuecat::mapping::map_customer`]:
     /// 1. `GET customer` (active entitlements inline; the returned id is canonical),
     /// 2. `/subscriptions` of the canonical id,
-    /// 3. `/purchases` only when an active entitlement is not granted by an access-giving
-    ///    subscription (lifetime purchase or grant).
+    /// 3. `/purchases` when [`FetchPlan::needs_purchases`] says so: for every customer while
+    ///    revenue is tracked, otherwise only when an active entitlement is not granted by an
+    ///    access-giving subscription (lifetime purchase or grant).
     ///
     /// `Ok(None)`: RevenueCat does not know the customer. If `/subscriptions` (or `/purchases`)
     /// still fails after retries, the data is returned without it (entitlements-only fallback,
@@ -24,6 +25,7 @@ impl RevenueCatClient {
         key: &SecretString,
         project_id: &str,
         customer_id: &str,
+        plan: FetchPlan,
     ) -> Result<Option<CustomerData>, RevenueCatError> {
         let Some(customer) = self.get_customer(key, project_id, customer_id).await? else {
             return Ok(None);
@@ -57,8 +59,9 @@ impl RevenueCatClient {
             active_entitlements,
             subscriptions,
             purchases: None,
+            plan,
         };
-        if data.subscriptions.is_some() && !data.unexplained_entitlements().is_empty() {
+        if plan.needs_purchases(&data) {
             data.purchases = match self
                 .list_purchases(key, project_id, &data.customer_id)
                 .await

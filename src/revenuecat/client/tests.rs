@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::test_server::{Recorded, Reply, TestServer};
 use super::{ClientConfig, RevenueCatClient};
+use crate::revenuecat::customer_data::FetchPlan;
 use crate::revenuecat::error::RevenueCatError;
 use crate::revenuecat::model::{NewWebhookIntegration, WebhookIntegrationUpdate};
 
@@ -212,7 +213,7 @@ async fn unknown_customer_is_none() {
         .unwrap()
         .is_none());
     assert!(client
-        .fetch_customer_data(&key(), "proj1", "ghost")
+        .fetch_customer_data(&key(), "proj1", "ghost", FetchPlan::default())
         .await
         .unwrap()
         .is_none());
@@ -326,7 +327,8 @@ fn subscription_json(id: &str, entitlement: &str, gives_access: bool) -> serde_j
 }
 
 #[tokio::test]
-async fn fetch_customer_data_uses_the_canonical_id_and_skips_purchases_when_explained() {
+async fn fetch_customer_data_uses_the_canonical_id_and_skips_purchases_when_explained_and_revenue_is_off(
+) {
     let server = TestServer::start(|_, request: &Recorded| {
         if request.target.contains("/subscriptions") {
             Reply::json(
@@ -343,7 +345,12 @@ async fn fetch_customer_data_uses_the_canonical_id_and_skips_purchases_when_expl
     .await;
     let client = client_for(&server, |_| {});
     let data = client
-        .fetch_customer_data(&key(), "proj1", "$RCAnonymousID:alias")
+        .fetch_customer_data(
+            &key(),
+            "proj1",
+            "$RCAnonymousID:alias",
+            FetchPlan::new(false),
+        )
         .await
         .unwrap()
         .unwrap();
@@ -381,7 +388,7 @@ async fn fetch_customer_data_fetches_purchases_for_unexplained_entitlements() {
     .await;
     let client = client_for(&server, |_| {});
     let data = client
-        .fetch_customer_data(&key(), "proj1", "u1")
+        .fetch_customer_data(&key(), "proj1", "u1", FetchPlan::new(false))
         .await
         .unwrap()
         .unwrap();
@@ -401,7 +408,7 @@ async fn fetch_customer_data_falls_back_when_subscriptions_keep_failing() {
     .await;
     let client = client_for(&server, |config| config.max_retries = 1);
     let data = client
-        .fetch_customer_data(&key(), "proj1", "u1")
+        .fetch_customer_data(&key(), "proj1", "u1", FetchPlan::default())
         .await
         .unwrap()
         .unwrap();

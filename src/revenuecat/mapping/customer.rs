@@ -7,26 +7,41 @@
 //!   as a CANCELLATION webhook sets it; its `rc_entitlements` stay until expiry.
 //! - The *primary* subscription is the access-giving one that runs longest (an indefinite
 //!   pause counts as longest); without access, the one whose period started last.
+//! - `rc_billing_period` of a subscription is the product's renewal period (catalog duration,
+//!   else the current paid period's span), never a trial's span: a 7-day trial of a monthly
+//!   plan is `monthly`. (The peer integration writes the trial's span.)
+//! - `rc_will_renew` comes from `auto_renewal_status` only; an unknown or missing value
+//!   removes the key rather than guessing "will renew" (the peer guesses true).
 //! - Active entitlements that no access-giving subscription explains come from a one-time
-//!   purchase (`rc_billing_period=lifetime`) or a grant (`rc_period_type=promotional`).
-//!   Promotional grants that API v2 reports as `store=promotional` subscriptions go through
-//!   the subscription path and also get `promotional`.
-//! - A customer with no subscription, purchase or entitlement keeps only
-//!   `rc_subscriber=false`; every other key is removed.
+//!   purchase or a grant. A purchase whose access never ends is lifetime access:
+//!   `rc_period_type=lifetime` and `rc_billing_period=lifetime`, as a NON_RENEWING_PURCHASE
+//!   webhook writes it; one whose access ends is `normal` with the period its span names. No
+//!   purchase: a grant, `rc_period_type=promotional`. Promotional grants that API v2 reports
+//!   as `store=promotional` subscriptions go through the subscription path and also get
+//!   `promotional`.
+//! - A customer RevenueCat knows who holds nothing (no subscription, no owned purchase, no
+//!   entitlement) is `rc_subscriber=false`, `rc_status=expired`, `rc_will_renew=false` (so
+//!   "known to RevenueCat, never paid" can be queried) with every plan key removed. A
+//!   customer RevenueCat does not know (404) gets nothing; the caller writes no user.
 //! - Entitlements-only fallback (`subscriptions: None`): only `rc_subscriber` and
 //!   `rc_entitlements` are written. Status, renewal, product, period and revenue are left
 //!   untouched rather than guessed or zeroed (what the peer got wrong: cancelled users shown as
 //!   renewing, revenue zeroed).
-//! - `rc_total_revenue_usd` sums `gross` of every subscription and every non-refunded one-time
-//!   purchase. Purchases are only fetched when an entitlement needs explaining (the call floor),
-//!   so consumables of otherwise explained customers are not counted; when purchases were needed
-//!   but could not be fetched, the revenue is left untouched.
+//! - `rc_total_revenue_usd` is exact or absent. With revenue tracking on (the plan in
+//!   [`CustomerData::plan`]) it is the gross of every subscription (`total_revenue_in_usd`) plus
+//!   every non-refunded one-time purchase (`revenue_in_usd`), `0.00` for a customer who never
+//!   paid; if `/purchases` could not be fetched it is left untouched rather than undercounted.
+//!   With tracking off it is never written, and a value written earlier is left alone.
+//!   (The peer also counts refunded one-time purchases.)
 //! - `rc_last_purchase` needs a per-transaction price that API v2 does not expose: a resync
-//!   leaves it untouched (webhooks maintain it), except for a never-subscribed customer.
+//!   leaves it untouched (webhooks maintain it), except that a customer known to hold no
+//!   purchase at all loses it.
 
 use std::collections::HashMap;
 
-use super::{BillingPeriod, PropertyPatch, RcStatus, SubscriberState, Update};
+use super::{
+    BillingPeriod, PropertyPatch, RcStatus, SubscriberState, Update, PERIOD_TYPE_LIFETIME,
+};
 use crate::revenuecat::catalog::Catalog;
 use crate::revenuecat::customer_data::CustomerData;
 use crate::revenuecat::model::{
@@ -69,16 +84,11 @@ pub fn derive_state(data: &CustomerData, catalog: &Catalog) -> SubscriberState {
         ..Default::default()
     };
 
+    let revenue = tracked_revenue(data, subscriptions, &owned_purchases);
     if subscriptions.is_empty() && owned_purchases.is_empty() && !has_entitlement {
-        return never_subscribed();
+        return never_paid(revenue, purchases.is_some());
     }
-
-    let unexplained = data.unexplained_entitlements();
-    state.total_revenue_usd = if !unexplained.is_empty() && purchases.is_none() {
-        Update::Keep
-    } else {
-        Update::Set(total_revenue(subscriptions, &owned_purchases))
-    };
+    state.total_revenue_usd = revenue;
 
     if let Some(primary) = access_giving_subscription(subscriptions) {
         describe_subscription(&mut state, primary, catalog);
@@ -87,32 +97,59 @@ pub fn derive_state(data: &CustomerData, catalog: &Catalog) -> SubscriberState {
     } else if let Some(latest) = most_recent_subscription(subscriptions) {
         describe_subscription(&mut state, latest, catalog);
     } else {
-        // Only one-time purchases (consumables or refunded items) and nothing active.
-        state.status = Update::Set(RcStatus::Expired);
-        state.will_renew = Update::Set(false);
-        state.product = Update::set_or_clear(
-            owned_purchases
-                .iter()
-                .max_by_key(|purchase| purchase.purchased_at)
-                .and_then(|purchase| product_identifier(purchase.product_id.as_deref(), catalog)),
-        );
-        state.period_type = Update::Clear;
-        state.billing_period = Update::Clear;
+        describe_purchases_without_access(&mut state, &owned_purchases, catalog);
     }
     state
 }
 
-fn never_subscribed() -> SubscriberState {
+/// Only one-time purchases (consumables) and nothing active.
+fn describe_purchases_without_access(
+    state: &mut SubscriberState,
+    owned_purchases: &[&Purchase],
+    catalog: &Catalog,
+) {
+    state.status = Update::Set(RcStatus::Expired);
+    state.will_renew = Update::Set(false);
+    state.product = Update::set_or_clear(
+        owned_purchases
+            .iter()
+            .max_by_key(|purchase| purchase.purchased_at)
+            .and_then(|purchase| product_identifier(purchase.product_id.as_deref(), catalog)),
+    );
+    state.period_type = Update::Clear;
+    state.billing_period = Update::Clear;
+}
+
+/// Exact or untouched: the gross of everything, when revenue is tracked and every purchase is
+/// known (a failed `/purchases` must not write a partial sum as the total).
+fn tracked_revenue(
+    data: &CustomerData,
+    subscriptions: &[Subscription],
+    owned_purchases: &[&Purchase],
+) -> Update<f64> {
+    if data.plan.track_revenue && data.purchases.is_some() {
+        Update::Set(total_revenue(subscriptions, owned_purchases))
+    } else {
+        Update::Keep
+    }
+}
+
+/// A known customer without any subscription, owned purchase or entitlement.
+fn never_paid(revenue: Update<f64>, purchases_known: bool) -> SubscriberState {
     SubscriberState {
         subscriber: Update::Set(false),
-        status: Update::Clear,
-        will_renew: Update::Clear,
+        status: Update::Set(RcStatus::Expired),
+        will_renew: Update::Set(false),
         product: Update::Clear,
         entitlements: Update::Clear,
         period_type: Update::Clear,
         billing_period: Update::Clear,
-        total_revenue_usd: Update::Clear,
-        last_purchase: Update::Clear,
+        total_revenue_usd: revenue,
+        last_purchase: if purchases_known {
+            Update::Clear
+        } else {
+            Update::Keep
+        },
     }
 }
 
@@ -299,32 +336,46 @@ fn describe_entitlement_without_subscription(
                     .any(|id| unexplained.contains(&id))
         })
         .max_by_key(|purchase| purchase.purchased_at);
-    match explaining_purchase {
-        Some(purchase) => {
-            state.product =
-                Update::set_or_clear(product_identifier(purchase.product_id.as_deref(), catalog));
-            state.period_type = Update::Set("normal".to_owned());
-            state.billing_period = Update::Set(BillingPeriod::Lifetime);
-        }
-        None => {
-            state.product = Update::Clear;
-            state.period_type = Update::Set("promotional".to_owned());
-            let never_expires = data
-                .active_entitlements
-                .iter()
-                .any(|entitlement| entitlement.expires_at.is_none());
-            state.billing_period = if never_expires {
-                Update::Set(BillingPeriod::Lifetime)
-            } else {
-                Update::Clear
-            };
-        }
+    // No access-giving subscription here, so every active entitlement needs explaining.
+    let access_never_ends = data
+        .active_entitlements
+        .iter()
+        .any(|entitlement| entitlement.expires_at.is_none());
+    let Some(purchase) = explaining_purchase else {
+        state.product = Update::Clear;
+        state.period_type = Update::Set("promotional".to_owned());
+        state.billing_period = if access_never_ends {
+            Update::Set(BillingPeriod::Lifetime)
+        } else {
+            Update::Clear
+        };
+        return;
+    };
+    state.product =
+        Update::set_or_clear(product_identifier(purchase.product_id.as_deref(), catalog));
+    if access_never_ends {
+        state.period_type = Update::Set(PERIOD_TYPE_LIFETIME.to_owned());
+        state.billing_period = Update::Set(BillingPeriod::Lifetime);
+    } else {
+        state.period_type = Update::Set("normal".to_owned());
+        let access_ends = data
+            .active_entitlements
+            .iter()
+            .filter_map(|entitlement| entitlement.expires_at)
+            .max();
+        state.billing_period = Update::set_or_clear(
+            purchase
+                .purchased_at
+                .zip(access_ends)
+                .and_then(|(start, end)| BillingPeriod::from_span_ms(start, end)),
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::revenuecat::customer_data::FetchPlan;
     use crate::revenuecat::model::{
         CustomerEntitlement, ListPage, MonetaryAmount, Product, ProductType, SubscriptionProduct,
     };
@@ -413,12 +464,14 @@ mod tests {
             .collect()
     }
 
+    /// A customer fetched under the default plan (revenue tracked), with no purchases.
     fn data(active_ids: &[&str], subscriptions: Vec<Subscription>) -> CustomerData {
         CustomerData {
             customer_id: "user-1".into(),
             active_entitlements: active(active_ids),
             subscriptions: Some(subscriptions),
-            purchases: None,
+            purchases: Some(vec![]),
+            plan: FetchPlan::default(),
         }
     }
 
@@ -767,7 +820,7 @@ mod tests {
                 "false",
                 Some("premium_lifetime"),
                 Some("pro"),
-                "normal",
+                "lifetime",
                 Some("lifetime"),
                 "99.00"
             )
@@ -780,10 +833,68 @@ mod tests {
             &["entl_pro"],
             vec![subscription("prod_m", "expired", "will_not_renew", false)],
         );
+        customer.active_entitlements[0].expires_at = None;
         customer.purchases = Some(vec![lifetime_purchase(PurchaseStatus::Owned)]);
         let patch = map_customer(&customer, &catalog());
+        assert_eq!(patch["rc_period_type"].as_deref(), Some("lifetime"));
         assert_eq!(patch["rc_billing_period"].as_deref(), Some("lifetime"));
         assert_eq!(patch["rc_total_revenue_usd"].as_deref(), Some("108.99"));
+    }
+
+    #[test]
+    fn a_non_renewing_purchase_whose_access_ends_is_not_lifetime() {
+        // `data` gives the entitlement 30 days from the purchase: a one-month pass.
+        let mut customer = data(&["entl_pro"], vec![]);
+        customer.purchases = Some(vec![lifetime_purchase(PurchaseStatus::Owned)]);
+        let patch = map_customer(&customer, &catalog());
+        assert_eq!(patch["rc_period_type"].as_deref(), Some("normal"));
+        assert_eq!(patch["rc_billing_period"].as_deref(), Some("monthly"));
+        assert_eq!(patch["rc_subscriber"].as_deref(), Some("true"));
+        assert_eq!(patch["rc_will_renew"].as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn revenue_counts_every_owned_purchase_beside_a_subscription() {
+        let mut customer = data(
+            &["entl_pro"],
+            vec![subscription("prod_m", "active", "will_renew", true)],
+        );
+        let mut consumable = lifetime_purchase(PurchaseStatus::Owned);
+        consumable.product_id = Some("prod_coins".into());
+        consumable.entitlements = Some(entitlements(&[]));
+        consumable.revenue_in_usd = Some(MonetaryAmount {
+            gross: 2.5,
+            ..Default::default()
+        });
+        customer.purchases = Some(vec![
+            consumable,
+            lifetime_purchase(PurchaseStatus::Refunded),
+        ]);
+        let patch = map_customer(&customer, &catalog());
+        assert_eq!(patch["rc_total_revenue_usd"].as_deref(), Some("12.49"));
+        assert_eq!(patch["rc_product"].as_deref(), Some("premium_monthly"));
+        assert_eq!(patch["rc_period_type"].as_deref(), Some("normal"));
+    }
+
+    #[test]
+    fn revenue_is_never_written_without_tracking_or_without_purchases() {
+        let subscribed = data(
+            &["entl_pro"],
+            vec![subscription("prod_m", "active", "will_renew", true)],
+        );
+        let untracked = CustomerData {
+            plan: FetchPlan::new(false),
+            ..subscribed.clone()
+        };
+        let purchases_failed = CustomerData {
+            purchases: None,
+            ..subscribed
+        };
+        for customer in [&untracked, &purchases_failed] {
+            let patch = map_customer(customer, &catalog());
+            assert!(!patch.contains_key("rc_total_revenue_usd"), "{patch:?}");
+            assert_eq!(patch["rc_status"].as_deref(), Some("active"));
+        }
     }
 
     #[test]
@@ -830,7 +941,8 @@ mod tests {
 
     #[test]
     fn entitlement_unexplained_and_purchases_unknown_keeps_plan_keys() {
-        let customer = data(&["entl_pro"], vec![]);
+        let mut customer = data(&["entl_pro"], vec![]);
+        customer.purchases = None;
         assert_eq!(
             map_customer(&customer, &catalog()),
             expect(&[
@@ -843,16 +955,37 @@ mod tests {
     }
 
     #[test]
-    fn never_subscribed_removes_everything_but_subscriber() {
-        let mut customer = data(&[], vec![]);
-        customer.purchases = Some(vec![]);
+    fn a_known_customer_who_never_paid_is_expired_with_zero_revenue() {
         let mut expected: PropertyPatch = RC_PROPERTY_KEYS
             .iter()
             .map(|k| (k.to_string(), None))
             .collect();
-        expected.insert("rc_subscriber".into(), Some("false".into()));
-        assert_eq!(map_customer(&customer, &catalog()), expected);
-        assert_eq!(map_customer(&data(&[], vec![]), &catalog()), expected);
+        for (key, value) in [
+            ("rc_subscriber", "false"),
+            ("rc_status", "expired"),
+            ("rc_will_renew", "false"),
+            ("rc_total_revenue_usd", "0.00"),
+        ] {
+            expected.insert(key.into(), Some(value.into()));
+        }
+        let never_paid = data(&[], vec![]);
+        assert_eq!(map_customer(&never_paid, &catalog()), expected);
+        let only_refunds = CustomerData {
+            purchases: Some(vec![lifetime_purchase(PurchaseStatus::Refunded)]),
+            ..never_paid.clone()
+        };
+        assert_eq!(map_customer(&only_refunds, &catalog()), expected);
+
+        // Tracking off: `/purchases` was not fetched, so revenue and the last purchase are
+        // not known and stay as they are.
+        let untracked = CustomerData {
+            purchases: None,
+            plan: FetchPlan::new(false),
+            ..never_paid
+        };
+        expected.remove("rc_total_revenue_usd");
+        expected.remove("rc_last_purchase");
+        assert_eq!(map_customer(&untracked, &catalog()), expected);
     }
 
     use super::super::RC_PROPERTY_KEYS;
@@ -864,6 +997,7 @@ mod tests {
             active_entitlements: active(&["entl_pro", "entl_extra", "entl_unknown"]),
             subscriptions: None,
             purchases: None,
+            plan: FetchPlan::default(),
         };
         assert!(customer.is_entitlements_only());
         assert_eq!(

@@ -11,5 +11,7 @@ mod webhook;
 
 pub use billing_period::BillingPeriod;
 pub use customer::{derive_state, map_customer};
-pub use properties::{keys, PropertyPatch, RcStatus, SubscriberState, Update, RC_PROPERTY_KEYS};
+pub use properties::{
+    keys, PropertyPatch, RcStatus, SubscriberState, Update, PERIOD_TYPE_LIFETIME, RC_PROPERTY_KEYS,
+};
 pub use webhook::{is_revenue_affecting, map_webhook_event};

@@ -16,15 +16,19 @@ pub mod keys {
     pub const RC_PRODUCT: &str = "rc_product";
     /// Entitlement lookup keys, sorted, comma-separated.
     pub const RC_ENTITLEMENTS: &str = "rc_entitlements";
-    /// `normal` | `trial` | `intro` | `promotional` | `prepaid`.
+    /// `normal` | `trial` | `intro` | `promotional` | `prepaid` | `lifetime`.
     pub const RC_PERIOD_TYPE: &str = "rc_period_type";
     /// One of [`super::BillingPeriod`].
     pub const RC_BILLING_PERIOD: &str = "rc_billing_period";
-    /// Lifetime revenue in USD, two decimals. Only a resync sets it.
+    /// Lifetime gross revenue in USD, two decimals. Only a resync with revenue tracking on
+    /// sets it.
     pub const RC_TOTAL_REVENUE_USD: &str = "rc_total_revenue_usd";
     /// `"<price_in_purchased_currency> <currency>"` of the latest transaction (webhooks only).
     pub const RC_LAST_PURCHASE: &str = "rc_last_purchase";
 }
+
+/// `rc_period_type` of access that never ends (a non-renewing purchase without expiration).
+pub const PERIOD_TYPE_LIFETIME: &str = "lifetime";
 
 /// Every property rcsync owns.
 pub const RC_PROPERTY_KEYS: [&str; 9] = [

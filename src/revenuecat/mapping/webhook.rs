@@ -1,5 +1,9 @@
 //! Webhook events become partial `rc_*` patches (keys an event says nothing about are kept).
 //!
+//! Every event type that touches subscription state writes `rc_subscriber`, `rc_status` and
+//! `rc_will_renew`, so a user whose first event it is has a complete state; product,
+//! entitlements, period type and billing period come from whatever the event carries.
+//!
 //! Decisions:
 //! - INITIAL_PURCHASE, RENEWAL, UNCANCELLATION, PRODUCT_CHANGE: subscriber, `active`
 //!   (`trialing` when `period_type` is TRIAL), will renew.
@@ -11,27 +15,41 @@
 //!   until then). A refund (`cancel_reason=CUSTOMER_SUPPORT` or negative price) also removes
 //!   `rc_entitlements`. `cancel_reason=BILLING_ERROR` is the companion of BILLING_ISSUE and maps
 //!   to `billing_issue` like it.
-//! - BILLING_ISSUE: `billing_issue`; `rc_subscriber=true` only while a grace period runs
-//!   (`grace_period_expiration_at_ms` after the event), otherwise untouched; renewal untouched
-//!   (the store keeps retrying; a real cancellation arrives as its own event).
+//! - BILLING_ISSUE: `billing_issue`; `rc_subscriber=true` while a grace period runs
+//!   (`grace_period_expiration_at_ms` after the event), otherwise `false` (billing retry
+//!   without grace has no access, as a resync shows it); will renew (the store is retrying a
+//!   renewal; a real cancellation arrives as its own event); entitlements untouched.
 //! - EXPIRATION: not a subscriber, `expired`, will not renew, entitlements removed.
-//! - SUBSCRIPTION_PAUSED: `paused`, will not renew; `rc_subscriber` untouched (RevenueCat: do not
-//!   revoke access on this event, only on EXPIRATION).
-//! - NON_RENEWING_PURCHASE: subscriber, `active`, will not renew, billing period from the span
-//!   or `lifetime` when there is no expiration. A purchase granting no entitlement (a
-//!   consumable) only updates `rc_last_purchase`.
-//! - SUBSCRIPTION_EXTENDED, TEMPORARY_ENTITLEMENT_GRANT, REFUND_REVERSED: access (again):
-//!   subscriber, entitlements; the latter two also `active`.
+//! - SUBSCRIPTION_PAUSED: `paused`, will not renew, `rc_subscriber=true`: the pause starts at
+//!   the end of the period and RevenueCat says not to revoke access on this event, only on the
+//!   EXPIRATION that follows.
+//! - NON_RENEWING_PURCHASE granting an entitlement: subscriber, `active`, will not renew;
+//!   without an expiration it is lifetime access (`rc_period_type` and `rc_billing_period`
+//!   `lifetime`), otherwise period type and billing period come from the event like a
+//!   subscription's. A purchase granting no entitlement (a consumable) only updates
+//!   `rc_last_purchase`: it says nothing about subscription state (subscribers buy them too).
+//!   (The peer writes `lifetime` for every NON_RENEWING_PURCHASE, consumables included.)
+//! - SUBSCRIPTION_EXTENDED: subscriber, running status, will renew (stores extend the renewal
+//!   date of live subscriptions; the resync it requests corrects a cancelled one).
+//! - TEMPORARY_ENTITLEMENT_GRANT: subscriber, running status, will not renew: RevenueCat's
+//!   short grant while a store cannot confirm a purchase ends by itself, like a promotional
+//!   grant (the INITIAL_PURCHASE that confirms the purchase says otherwise).
+//! - REFUND_REVERSED restores what the refund took: subscriber, running status; a dated
+//!   purchase is a subscription (will renew), an undated one lifetime access (will not).
 //! - TEST, TRANSFER, SUBSCRIBER_ALIAS, INVOICE_ISSUANCE, VIRTUAL_CURRENCY_TRANSACTION,
 //!   EXPERIMENT_ENROLLMENT and unknown types: `None`. (A TRANSFER moves purchases between
 //!   customers: resync both sides instead of guessing.)
 //! - `rc_billing_period` comes from `expiration_at_ms - purchased_at_ms`, except during a trial
-//!   (the span is the trial's, not the plan's): then it is untouched.
+//!   (the span is the trial's, not the plan's): then it is untouched. (The peer writes the
+//!   trial's span.)
 //! - `rc_last_purchase` is written by transaction events only (INITIAL_PURCHASE, RENEWAL,
 //!   NON_RENEWING_PURCHASE) and removed when price or currency is missing.
-//! - `rc_total_revenue_usd` never appears: it comes from a resync.
+//! - `rc_total_revenue_usd` never appears: it comes from a resync (revenue-affecting events
+//!   request one).
 
-use super::{BillingPeriod, PropertyPatch, RcStatus, SubscriberState, Update};
+use super::{
+    BillingPeriod, PropertyPatch, RcStatus, SubscriberState, Update, PERIOD_TYPE_LIFETIME,
+};
 use crate::revenuecat::webhook_event::{EventType, PeriodType, WebhookEvent};
 
 /// The patch a webhook event implies, or `None` when the event does not touch subscription
@@ -65,9 +83,7 @@ pub fn map_webhook_event(event: &WebhookEvent) -> Option<PropertyPatch> {
                 state.subscriber = Update::Set(true);
                 state.status = Update::Set(RcStatus::Active);
                 state.will_renew = Update::Set(false);
-                if event.expiration_at_ms.is_none() {
-                    state.billing_period = Update::Set(BillingPeriod::Lifetime);
-                }
+                describe_lifetime_access(&mut state, event);
             }
         }
         Cancellation => {
@@ -93,10 +109,9 @@ pub fn map_webhook_event(event: &WebhookEvent) -> Option<PropertyPatch> {
             let in_grace_period = event
                 .grace_period_expiration_at_ms
                 .is_some_and(|grace_end| grace_end > event.event_timestamp_ms);
-            if in_grace_period {
-                state.subscriber = Update::Set(true);
-            }
-            // Whether access was revoked depends on the store's grace period.
+            state.subscriber = Update::Set(in_grace_period);
+            state.will_renew = Update::Set(true);
+            // Entitlements the store revoked disappear with the EXPIRATION or the next resync.
             state.entitlements = Update::Keep;
         }
         Expiration => {
@@ -108,17 +123,28 @@ pub fn map_webhook_event(event: &WebhookEvent) -> Option<PropertyPatch> {
         }
         SubscriptionPaused => {
             describe_plan(&mut state, event);
+            state.subscriber = Update::Set(true);
             state.status = Update::Set(RcStatus::Paused);
             state.will_renew = Update::Set(false);
         }
         SubscriptionExtended => {
             describe_plan(&mut state, event);
             state.subscriber = Update::Set(true);
+            state.status = Update::Set(running);
+            state.will_renew = Update::Set(true);
         }
-        TemporaryEntitlementGrant | RefundReversed => {
+        TemporaryEntitlementGrant => {
             describe_plan(&mut state, event);
             state.subscriber = Update::Set(true);
             state.status = Update::Set(running);
+            state.will_renew = Update::Set(false);
+        }
+        RefundReversed => {
+            describe_plan(&mut state, event);
+            state.subscriber = Update::Set(true);
+            state.status = Update::Set(running);
+            state.will_renew = Update::Set(event.expiration_at_ms.is_some());
+            describe_lifetime_access(&mut state, event);
         }
         Test
         | Transfer
@@ -155,6 +181,14 @@ fn describe_plan(state: &mut SubscriberState, event: &WebhookEvent) {
         }
         _ => Update::Keep,
     };
+}
+
+/// Access without an expiration is lifetime access, in both period properties.
+fn describe_lifetime_access(state: &mut SubscriberState, event: &WebhookEvent) {
+    if event.expiration_at_ms.is_none() {
+        state.period_type = Update::Set(PERIOD_TYPE_LIFETIME.to_owned());
+        state.billing_period = Update::Set(BillingPeriod::Lifetime);
+    }
 }
 
 /// `"<price_in_purchased_currency> <currency>"`, or remove when either is missing.
@@ -300,13 +334,16 @@ mod tests {
                     ("rc_product", Some("premium_monthly")),
                     ("rc_period_type", Some("normal")),
                     ("rc_billing_period", Some("monthly")),
+                    ("rc_subscriber", Some("false")),
                     ("rc_status", Some("billing_issue")),
+                    ("rc_will_renew", Some("true")),
                 ]),
             ),
             (
                 "SUBSCRIPTION_PAUSED",
                 serde_json::json!({"auto_resume_at_ms": T0 + 60 * DAY}),
                 with_plan(&[
+                    ("rc_subscriber", Some("true")),
                     ("rc_status", Some("paused")),
                     ("rc_will_renew", Some("false")),
                 ]),
@@ -317,7 +354,7 @@ mod tests {
                 patch(&[
                     ("rc_product", Some("lifetime")),
                     ("rc_entitlements", Some("basic,pro")),
-                    ("rc_period_type", Some("normal")),
+                    ("rc_period_type", Some("lifetime")),
                     ("rc_billing_period", Some("lifetime")),
                     ("rc_subscriber", Some("true")),
                     ("rc_status", Some("active")),
@@ -328,7 +365,7 @@ mod tests {
             (
                 "SUBSCRIPTION_EXTENDED",
                 serde_json::json!({}),
-                with_plan(&[("rc_subscriber", Some("true"))]),
+                with_plan(&RUNNING),
             ),
             (
                 "TEMPORARY_ENTITLEMENT_GRANT",
@@ -336,15 +373,13 @@ mod tests {
                 with_plan(&[
                     ("rc_subscriber", Some("true")),
                     ("rc_status", Some("active")),
+                    ("rc_will_renew", Some("false")),
                 ]),
             ),
             (
                 "REFUND_REVERSED",
                 serde_json::json!({}),
-                with_plan(&[
-                    ("rc_subscriber", Some("true")),
-                    ("rc_status", Some("active")),
-                ]),
+                with_plan(&RUNNING),
             ),
             ("TEST", serde_json::json!({}), None),
             ("TRANSFER", serde_json::json!({"app_user_id": null}), None),
@@ -451,7 +486,55 @@ mod tests {
         let patch = map_webhook_event(&grace).unwrap();
         assert_eq!(patch["rc_subscriber"].as_deref(), Some("true"));
         assert_eq!(patch["rc_status"].as_deref(), Some("billing_issue"));
-        assert!(!patch.contains_key("rc_will_renew"));
+        assert_eq!(patch["rc_will_renew"].as_deref(), Some("true"));
+    }
+
+    #[test]
+    fn access_without_expiration_is_lifetime_in_both_period_properties() {
+        let pass = event(
+            "NON_RENEWING_PURCHASE",
+            serde_json::json!({"period_type": "PREPAID"}),
+        );
+        let patch = map_webhook_event(&pass).unwrap();
+        assert_eq!(patch["rc_period_type"].as_deref(), Some("prepaid"));
+        assert_eq!(patch["rc_billing_period"].as_deref(), Some("monthly"));
+
+        let restored_unlock = event(
+            "REFUND_REVERSED",
+            serde_json::json!({"expiration_at_ms": null}),
+        );
+        let patch = map_webhook_event(&restored_unlock).unwrap();
+        assert_eq!(patch["rc_period_type"].as_deref(), Some("lifetime"));
+        assert_eq!(patch["rc_billing_period"].as_deref(), Some("lifetime"));
+        assert_eq!(patch["rc_will_renew"].as_deref(), Some("false"));
+    }
+
+    /// The state keys every state-changing event writes, so a user's first event leaves a
+    /// complete state.
+    #[test]
+    fn every_state_event_writes_subscriber_status_and_renewal() {
+        for event_type in [
+            "INITIAL_PURCHASE",
+            "RENEWAL",
+            "UNCANCELLATION",
+            "PRODUCT_CHANGE",
+            "NON_RENEWING_PURCHASE",
+            "CANCELLATION",
+            "BILLING_ISSUE",
+            "EXPIRATION",
+            "SUBSCRIPTION_PAUSED",
+            "SUBSCRIPTION_EXTENDED",
+            "TEMPORARY_ENTITLEMENT_GRANT",
+            "REFUND_REVERSED",
+        ] {
+            let patch = map_webhook_event(&event(event_type, serde_json::json!({}))).unwrap();
+            for key in ["rc_subscriber", "rc_status", "rc_will_renew"] {
+                assert!(
+                    matches!(patch.get(key), Some(Some(_))),
+                    "{event_type} sets {key}: {patch:?}"
+                );
+            }
+        }
     }
 
     #[test]
