@@ -20,3 +20,4 @@ CREATE TABLE worker_instances (
     started_at    BIGINT NOT NULL,
     heartbeat_at  BIGINT NOT NULL
 );
+CREATE INDEX user_resyncs_dispatched ON user_resyncs(status, dispatched_at);

@@ -73,3 +73,4 @@ CREATE TABLE worker_instances (
     started_at    INTEGER NOT NULL,
     heartbeat_at  INTEGER NOT NULL
 );
+CREATE INDEX user_resyncs_dispatched ON user_resyncs(status, dispatched_at);

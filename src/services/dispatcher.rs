@@ -12,16 +12,22 @@ use crate::clock::ms;
 use crate::queue::Task;
 use crate::store::StoreError;
 
-/// Rows taken per kind and round.
+/// Anonymous-event resolutions taken per round.
 const DISPATCH_BATCH: i64 = 500;
+/// User resyncs on the queue or running at most, across every process. RevenueCat's budget
+/// serves a few resyncs a second per key; pushing more only fills the queue (and, on SQLite,
+/// competes with webhook ingestion for the write lock). The backlog waits in `user_resyncs`,
+/// one pending row per user at most.
+pub const MAX_RESYNCS_IN_FLIGHT: i64 = 16;
 
 /// One round: pushes what is due now; returns how many tasks it pushed.
 pub async fn dispatch_due(services: &Services) -> Result<usize, StoreError> {
     let timings = &services.timings;
     let redispatch = ms(timings.redispatch_after);
     let store = &services.store;
+    let room = MAX_RESYNCS_IN_FLIGHT - store.resyncs_in_flight(redispatch).await?;
     let mut tasks: Vec<Task> = store
-        .dispatch_due_resyncs(redispatch, claim_policy(timings), DISPATCH_BATCH)
+        .dispatch_due_resyncs(redispatch, claim_policy(timings), room)
         .await?
         .into_iter()
         .map(|resync_id| Task::UserResync { resync_id })

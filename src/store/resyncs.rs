@@ -9,7 +9,7 @@
 use sqlx::{FromRow, QueryBuilder};
 
 use super::tx::on_tx;
-use super::{with_pool, with_writer, Dialect, Store, StoreError, Tx};
+use super::{with_pool, with_writer, Store, StoreError, Tx};
 
 /// Stored in `user_resyncs.status` (a CHECK constraint holds it to these values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,11 +86,12 @@ pub struct ClaimPolicy {
     pub lease_ms: i64,
 }
 
-/// The SQL condition "a running row whose claim is abandoned"; binds `$1` = now.
-fn abandoned_claim(policy: ClaimPolicy) -> String {
+/// The SQL condition "a running row whose claim is abandoned", with `now` the SQL expression
+/// (a placeholder or a literal) for the current time.
+fn abandoned_claim(policy: ClaimPolicy, now: &str) -> String {
     format!(
-        "(status = 'running' AND (updated_at < $1 - {lease} OR claimed_by IS NULL OR claimed_by NOT IN \
-         (SELECT id FROM worker_instances WHERE heartbeat_at >= $1 - {timeout})))",
+        "(status = 'running' AND (updated_at < {now} - {lease} OR claimed_by IS NULL OR claimed_by NOT IN \
+         (SELECT id FROM worker_instances WHERE heartbeat_at >= {now} - {timeout})))",
         lease = policy.lease_ms,
         timeout = policy.instance_timeout_ms,
     )
@@ -200,7 +201,7 @@ impl Store {
                  claimed_by = $2 \
              WHERE id = $3 AND ((status = 'pending' AND run_after <= $1) OR {abandoned}) \
              RETURNING {COLUMNS}",
-            abandoned = abandoned_claim(policy),
+            abandoned = abandoned_claim(policy, "$1"),
         ));
         let row = with_writer!(self, pool => {
             sqlx::query_as(sql)
@@ -288,28 +289,56 @@ impl Store {
         policy: ClaimPolicy,
         limit: i64,
     ) -> Result<Vec<String>, StoreError> {
-        let skip_locked = match self.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-        };
-        let sql = sqlx::AssertSqlSafe(format!(
-            "UPDATE user_resyncs SET dispatched_at = $1 WHERE id IN ( \
-                 SELECT id FROM user_resyncs \
-                 WHERE ((status = 'pending' AND run_after <= $1) OR {abandoned}) \
-                   AND (dispatched_at IS NULL OR dispatched_at < $1 - $2) \
-                 ORDER BY run_after LIMIT $3{skip_locked}) \
-             RETURNING id",
-            abandoned = abandoned_claim(policy),
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let now = self.now_ms();
+        // Three index-friendly reads (an OR of them would scan the table), then one update
+        // that checks each candidate again, so a row another dispatcher took is left alone.
+        let candidates = sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM (SELECT id FROM user_resyncs WHERE status = 'pending' AND run_after <= $1                  AND dispatched_at IS NULL ORDER BY run_after LIMIT $3) AS due              UNION ALL SELECT id FROM (SELECT id FROM user_resyncs WHERE status = 'pending'                  AND dispatched_at < $1 - $2 ORDER BY dispatched_at LIMIT $3) AS lost              UNION ALL SELECT id FROM (SELECT id FROM user_resyncs WHERE {abandoned}                  AND (dispatched_at IS NULL OR dispatched_at < $1 - $2) LIMIT $3) AS orphaned",
+            abandoned = abandoned_claim(policy, "$1"),
         ));
-        let rows: Vec<(String,)> = with_writer!(self, pool => {
-            sqlx::query_as(sql)
-                .bind(self.now_ms())
+        let ids: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as(candidates)
+                .bind(now)
                 .bind(redispatch_ms)
                 .bind(limit)
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows.into_iter().map(|(id,)| id).collect())
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let update_head = format!(
+            "UPDATE user_resyncs SET dispatched_at = {now}              WHERE ((status = 'pending' AND run_after <= {now}) OR {abandoned})                AND (dispatched_at IS NULL OR dispatched_at < {now} - {redispatch_ms}) AND id IN (",
+            abandoned = abandoned_claim(policy, &now.to_string()),
+        );
+        let taken: Vec<(String,)> = with_writer!(self, pool => {
+            let mut qb = QueryBuilder::new(update_head.clone());
+            let mut list = qb.separated(", ");
+            for (id,) in ids.iter().take(usize::try_from(limit).unwrap_or(usize::MAX)) {
+                list.push_bind(id.as_str());
+            }
+            qb.push(") RETURNING id");
+            qb.build_query_as().fetch_all(pool).await?
+        });
+        Ok(taken.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Requests whose task is on the queue or running: pushed within `redispatch_ms` and not
+    /// started, or claimed. The dispatcher keeps this below a cap so the queue never holds
+    /// more than the workers and RevenueCat's budget can serve; the rest waits here.
+    pub async fn resyncs_in_flight(&self, redispatch_ms: i64) -> Result<i64, StoreError> {
+        let (count,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM user_resyncs WHERE status = 'running') +                         (SELECT COUNT(*) FROM user_resyncs WHERE status = 'pending' AND dispatched_at >= $1)",
+            )
+            .bind(self.now_ms() - redispatch_ms)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(count)
     }
 
     /// Pending requests (the follow-up backlog), for readiness and metrics.
