@@ -128,7 +128,10 @@ fn command(db: &Database, revenuecat_url: &str) -> Command {
     cmd.env("RCSYNC_DATABASE_URL", &db.url)
         .env("RCSYNC_REVENUECAT_API_URL", revenuecat_url)
         .env("RCSYNC_MASTER_KEY", MASTER_KEY)
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdin(Stdio::null());
     cmd
 }
@@ -137,7 +140,11 @@ impl Server {
     /// `rcsync serve` on a free port; waits for `/readyz`.
     pub async fn start(db: &Database, revenuecat_url: &str, args: &[&str]) -> Server {
         let port = free_port();
-        let log = db.dir.path().join(format!("rcsync-{port}.log"));
+        // BENCH_LOG_DIR keeps the server's log after the run (for profiling).
+        let log_dir = std::env::var("BENCH_LOG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| db.dir.path().to_path_buf());
+        let log = log_dir.join(format!("rcsync-{port}.log"));
         let child = command(db, revenuecat_url)
             .arg("serve")
             .args(args)

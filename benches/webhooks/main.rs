@@ -105,7 +105,10 @@ async fn bench_backend(
 ) -> (Vec<Row>, Summary) {
     let db = Database::create(backend).await;
     let tenant = server::bootstrap(&db, &fake.base_url());
-    let server = Server::start(&db, &fake.base_url(), &[]).await;
+    // BENCH_SERVE_ARGS (e.g. `--no-workers`) is for experiments when profiling.
+    let extra = std::env::var("BENCH_SERVE_ARGS").unwrap_or_default();
+    let extra: Vec<&str> = extra.split_whitespace().collect();
+    let server = Server::start(&db, &fake.base_url(), &extra).await;
     let auth = server::connect_revenuecat(&server, &tenant, &fake.api_key()).await;
     let name = backend.name();
     eprintln!(
