@@ -536,18 +536,21 @@ impl FakeRevenueCat {
     }
 
     /// Hold the answers to requests whose path-and-query contains `path_contains` until the
-    /// returned [`Hold`] is released or dropped.
+    /// returned [`Hold`] is released or dropped. A released request is processed and answered
+    /// as usual, even if its client is gone by then (RevenueCat received it).
     pub fn hold_matching(&self, path_contains: &str) -> Hold {
         self.shared.network.hold(path_contains)
     }
 
     /// Never answer requests whose path (as received, percent-encoded) starts with `prefix`,
-    /// e.g. `/v2/projects/proj1ab2c3d4/integrations`: the client sees its request time out.
+    /// e.g. `/v2/projects/proj1ab2c3d4/integrations`: the client sees its request time out,
+    /// and the request has no effect, ever. (When the prefix is cleared, a client still
+    /// waiting gets a bare 503 with `Connection: close`; the fake never processes it.)
     pub fn set_unreachable(&self, prefix: &str) {
         self.shared.network.add_unreachable(prefix);
     }
 
-    /// Answer everything again (requests still waiting are answered as usual).
+    /// Answer everything again.
     pub fn clear_unreachable(&self) {
         self.shared.network.clear_unreachable();
     }

@@ -19,6 +19,8 @@ pub(crate) struct Network {
     holds: Mutex<Vec<Arc<HoldState>>>,
     unreachable: watch::Sender<Vec<String>>,
     unanswered: Mutex<Vec<String>>,
+    /// Requests waiting on an unreachable prefix right now.
+    waiting: watch::Sender<usize>,
 }
 
 impl Network {
@@ -27,6 +29,7 @@ impl Network {
             holds: Mutex::new(Vec::new()),
             unreachable: watch::Sender::new(Vec::new()),
             unanswered: Mutex::new(Vec::new()),
+            waiting: watch::Sender::new(0),
         }
     }
 
@@ -83,10 +86,10 @@ impl Network {
         lock(&self.unanswered).clone()
     }
 
-    /// Never answer while `path_and_query` starts with an unreachable prefix. Once the prefix
-    /// is cleared the request goes on as usual; a client that already gave up never reads
-    /// that answer.
-    pub(crate) async fn wait_while_unreachable(&self, path_and_query: &str) {
+    /// Never answer while `path_and_query` starts with an unreachable prefix; returns whether
+    /// it did. Such a request never reached "RevenueCat": the caller must not process it even
+    /// after the prefix is cleared (actix keeps a handler running after its client is gone).
+    pub(crate) async fn wait_while_unreachable(&self, path_and_query: &str) -> bool {
         let blocked = |prefixes: &Vec<String>| {
             prefixes
                 .iter()
@@ -94,10 +97,20 @@ impl Network {
         };
         let mut rx = self.unreachable.subscribe();
         if !blocked(&rx.borrow_and_update()) {
-            return;
+            return false;
         }
         lock(&self.unanswered).push(path_and_query.to_string());
+        self.waiting.send_modify(|n| *n += 1);
         let _ = rx.wait_for(|prefixes| !blocked(prefixes)).await;
+        self.waiting.send_modify(|n| *n -= 1);
+        true
+    }
+
+    /// Wait until no request waits on an unreachable prefix (each one that waited has been
+    /// dropped unprocessed by then).
+    #[cfg(test)]
+    pub(crate) async fn until_none_unreachable_waiting(&self) {
+        let _ = self.waiting.subscribe().wait_for(|n| *n == 0).await;
     }
 }
 

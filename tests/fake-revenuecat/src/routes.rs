@@ -1,7 +1,7 @@
 //! Request dispatch for `/v2` (and hand-off of `/_fake` to `admin.rs`).
 //!
-//! Before a `/v2` request is looked at, it waits while its path is unreachable, while a hold
-//! matches it, and for the added latency. Then the checks run in this order: authentication
+//! Before a `/v2` request is looked at, it waits while its path is unreachable (and is then
+//! dropped unprocessed), while a hold matches it, and for the added latency. Then the checks run in this order: authentication
 //! (401), project access (403), key permission (403), rate limit (429), injected faults, and
 //! the endpoint itself. So an injected fault counts against the rate-limit window like any
 //! other answer, and a full window answers 429 before a fault is spent. Every answered `/v2`
@@ -38,7 +38,12 @@ pub(crate) async fn dispatch(
         .path_and_query()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| path.clone());
-    shared.network.wait_while_unreachable(&path_and_query).await;
+    if shared.network.wait_while_unreachable(&path_and_query).await {
+        // Only a client that outwaited the outage reads this; nothing was processed.
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Connection", "close"))
+            .finish();
+    }
     shared.network.wait_if_held(&path_and_query).await;
     let latency = lock(&shared.faults).latency;
     if !latency.is_zero() {
