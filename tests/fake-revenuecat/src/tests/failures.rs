@@ -97,6 +97,13 @@ async fn retry_after_can_be_an_http_date_or_a_fixed_number_and_is_logged() {
     c.fake.stop().await;
 }
 
+/// A broken hold fails the test instead of hanging it.
+async fn arrived(hold: &Hold) {
+    tokio::time::timeout(Duration::from_secs(10), hold.arrived())
+        .await
+        .expect("the held request arrives");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hold_keeps_matching_requests_in_flight_until_released() {
     let c = Client::new(config(5));
@@ -114,7 +121,7 @@ async fn a_hold_keeps_matching_requests_in_flight_until_released() {
                 .status()
         }
     });
-    hold.arrived().await;
+    arrived(&hold).await;
     assert_eq!(hold.arrived_count(), 1);
     // other requests are answered meanwhile; the held one is neither answered nor logged
     assert_eq!(
@@ -151,7 +158,7 @@ async fn a_hold_keeps_matching_requests_in_flight_until_released() {
             .unwrap()
             .status()
     });
-    hold.arrived().await;
+    arrived(&hold).await;
     drop(hold);
     assert_eq!(in_flight.await.unwrap(), 200);
     c.fake.stop().await;
