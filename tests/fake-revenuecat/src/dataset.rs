@@ -157,7 +157,8 @@ pub fn expected_cases(spec: &DatasetSpec) -> Vec<(String, DatasetCase)> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatasetExtras {
     /// Customers whose canonical id is an `$RCAnonymousID:<32 hex>` (they never logged in),
-    /// in [`SUBSCRIBER_CASES`] round-robin; listed in [`DatasetSummary::anonymous_customers`].
+    /// in [`SUBSCRIBER_CASES`] round-robin; listed in [`DatasetSummary::anonymous_customers`]
+    /// when a dataset is configured (else generated with the default spec's seed).
     pub anonymous_customers: usize,
     /// One customer per [`crate::ExtraCase`], id [`crate::extra_cases::extra_case_id`].
     pub extra_cases: bool,
