@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::*;
-use crate::revenuecat::webhook_event::{EventType, PeriodType, WebhookPayload};
+use crate::revenuecat::{EventType, PeriodType, WebhookPayload};
 
 fn fixture_dir(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
