@@ -13,6 +13,9 @@ mod purchase;
 mod subscription;
 mod webhook_integration;
 
+#[cfg(test)]
+mod fixture_tests;
+
 pub use customer::{Customer, CustomerEntitlement};
 pub use enums::{
     AutoRenewalStatus, Environment, Ownership, ProductType, PurchaseStatus, Store,

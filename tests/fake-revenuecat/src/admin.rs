@@ -8,7 +8,18 @@
 //! - `POST /_fake/latency` `{"ms": n}`
 //! - `POST /_fake/rate_limit` `{"domain": "customer_information", "per_minute": n}`
 //!   (optional `"window_ms"`), `DELETE /_fake/rate_limit` empties the counters
-//! - `GET /_fake/config` — project id, key hints, limits, dataset summary
+//! - `POST /_fake/retry_after` `{"format": "seconds" | "http_date", "secs": n | null}` — how
+//!   429s announce their wait (omitted fields: defaults)
+//! - `GET|POST /_fake/lists` — the list knobs (`max_page_limit`, `page_cap`,
+//!   `embedded_page_size`, `omit_next_page_on_last`, `list_customers_includes_entitlements`);
+//!   a POST sets them all, omitted ones to their defaults
+//! - `POST /_fake/permissions` `{"revoke": "project_configuration:integrations:read_write"}`
+//!   (optional `"key"`: only that key), `DELETE /_fake/permissions` restores every permission
+//! - `POST /_fake/unreachable` `{"path_prefix": "/v2/projects/p/integrations"}`,
+//!   `DELETE /_fake/unreachable`, `GET /_fake/unreachable` (prefixes and unanswered requests)
+//! - `GET /_fake/webhook_integrations` — stored webhook integrations with their write-only
+//!   `authorization_header`
+//! - `GET /_fake/config` — project id, key hints, limits, knobs, dataset summary
 
 use std::time::Duration;
 
@@ -18,9 +29,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::faults::FaultRule;
+use super::knobs::{ListKnobs, RetryAfterKnobs};
 use super::rate_limit::RateLimitDomain;
 use super::{lock, Shared};
-use std::sync::atomic::Ordering;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +62,24 @@ struct RateLimitBody {
     window_ms: Option<u64>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeBody {
+    revoke: String,
+    #[serde(default)]
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnreachableBody {
+    path_prefix: String,
+}
+
+fn ok() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"ok": true}))
+}
+
 fn bad(msg: impl std::fmt::Display) -> HttpResponse {
     HttpResponse::BadRequest().json(json!({"error": msg.to_string()}))
 }
@@ -78,7 +107,7 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
                         path_contains: b.path_contains,
                     });
                 }
-                HttpResponse::Ok().json(json!({"ok": true}))
+                ok()
             }
             Err(e) => bad(e),
         },
@@ -89,7 +118,7 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
         (Method::POST, "/_fake/latency") => match parse::<LatencyBody>(body) {
             Ok(b) => {
                 lock(&shared.faults).latency = Duration::from_millis(b.ms);
-                HttpResponse::Ok().json(json!({"ok": true}))
+                ok()
             }
             Err(e) => bad(e),
         },
@@ -100,13 +129,57 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
                 if let Some(ms) = b.window_ms {
                     l.set_window(Duration::from_millis(ms.max(1)));
                 }
-                HttpResponse::Ok().json(json!({"ok": true}))
+                ok()
             }
             Err(e) => bad(e),
         },
         (Method::DELETE, "/_fake/rate_limit") => {
             lock(&shared.limiter).reset();
             HttpResponse::NoContent().finish()
+        }
+        (Method::POST, "/_fake/retry_after") => match parse::<RetryAfterKnobs>(body) {
+            Ok(k) => {
+                *lock(&shared.retry_after) = k;
+                ok()
+            }
+            Err(e) => bad(e),
+        },
+        (Method::GET, "/_fake/lists") => HttpResponse::Ok().json(&*lock(&shared.lists)),
+        (Method::POST, "/_fake/lists") => match parse::<ListKnobs>(body) {
+            Ok(k) => {
+                *lock(&shared.lists) = k;
+                ok()
+            }
+            Err(e) => bad(e),
+        },
+        (Method::POST, "/_fake/permissions") => match parse::<RevokeBody>(body) {
+            Ok(b) => {
+                lock(&shared.permissions).revoke(b.key.as_deref(), &b.revoke);
+                ok()
+            }
+            Err(e) => bad(e),
+        },
+        (Method::DELETE, "/_fake/permissions") => {
+            lock(&shared.permissions).clear();
+            HttpResponse::NoContent().finish()
+        }
+        (Method::POST, "/_fake/unreachable") => match parse::<UnreachableBody>(body) {
+            Ok(b) => {
+                shared.network.add_unreachable(&b.path_prefix);
+                ok()
+            }
+            Err(e) => bad(e),
+        },
+        (Method::DELETE, "/_fake/unreachable") => {
+            shared.network.clear_unreachable();
+            HttpResponse::NoContent().finish()
+        }
+        (Method::GET, "/_fake/unreachable") => HttpResponse::Ok().json(json!({
+            "path_prefixes": shared.network.unreachable_prefixes(),
+            "unanswered": shared.network.unanswered(),
+        })),
+        (Method::GET, "/_fake/webhook_integrations") => {
+            HttpResponse::Ok().json(shared.state.webhook_integrations())
         }
         (Method::GET, "/_fake/config") => {
             let l = lock(&shared.limiter);
@@ -120,9 +193,9 @@ pub(crate) fn handle(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> H
                 "customer_rate_limit": l.limit(RateLimitDomain::CustomerInformation),
                 "config_rate_limit": l.limit(RateLimitDomain::ProjectConfiguration),
                 "rate_limit_window_ms": l.window().as_millis() as u64,
-                "max_page_limit": shared.max_page_limit.load(Ordering::Relaxed),
-                "list_customers_includes_entitlements":
-                    shared.list_customers_includes_entitlements.load(Ordering::Relaxed),
+                "lists": &*lock(&shared.lists),
+                "retry_after": &*lock(&shared.retry_after),
+                "permissions_revoked": lock(&shared.permissions).summary(),
                 "customers": shared.state.customer_count(),
                 "dataset": shared.dataset.as_ref().map(|(spec, summary)| json!({
                     "spec": spec,

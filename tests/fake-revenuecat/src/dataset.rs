@@ -26,7 +26,11 @@ pub const STORE_ID_MONTHLY: &str = "premium_monthly";
 pub const STORE_ID_YEARLY: &str = "premium_yearly";
 pub const STORE_ID_WEEKLY: &str = "premium_weekly";
 pub const STORE_ID_LIFETIME: &str = "premium_lifetime";
-const CATALOG_CREATED_AT: i64 = 1_658_399_423_658;
+pub(crate) const CATALOG_CREATED_AT: i64 = 1_658_399_423_658;
+/// Gross prices (USD) of the catalog's products.
+pub const MONTHLY_PRICE_USD: f64 = 9.99;
+pub const YEARLY_PRICE_USD: f64 = 59.99;
+pub const LIFETIME_PRICE_USD: f64 = 99.99;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +152,18 @@ pub fn expected_cases(spec: &DatasetSpec) -> Vec<(String, DatasetCase)> {
         .collect()
 }
 
+/// Opt-in additions to a generated project, kept out of [`DatasetSpec`] so that the default
+/// dataset (and every test that counts on it) stays exactly as it was.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatasetExtras {
+    /// Customers whose canonical id is an `$RCAnonymousID:<32 hex>` (they never logged in),
+    /// in [`SUBSCRIBER_CASES`] round-robin; listed in [`DatasetSummary::anonymous_customers`]
+    /// when a dataset is configured (else generated with the default spec's seed).
+    pub anonymous_customers: usize,
+    /// One customer per [`crate::ExtraCase`], id [`crate::extra_cases::extra_case_id`].
+    pub extra_cases: bool,
+}
+
 /// What [`populate`] produced.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct DatasetSummary {
@@ -159,6 +175,8 @@ pub struct DatasetSummary {
     pub aliases: Vec<(String, String)>,
     /// Largest number of subscriptions a single customer has.
     pub max_subscriptions_per_customer: usize,
+    /// `(anonymous canonical id, case)` of the customers [`populate_anonymous`] added.
+    pub anonymous_customers: Vec<(String, DatasetCase)>,
 }
 
 /// Install the catalog: products monthly (P1M), yearly (P1Y), weekly (P1W), lifetime
@@ -239,23 +257,24 @@ pub fn generate(project_id: &str, spec: &DatasetSpec, now_ms: i64) -> (Store, Da
 
 const COUNTRIES: [&str; 10] = ["US", "GB", "DE", "FR", "BR", "JP", "CA", "AU", "IN", "ES"];
 
-struct Gen<'a> {
-    rng: StdRng,
-    now: i64,
-    customer_id: &'a str,
-    country: Option<String>,
-    store: &'static str,
-    counter: &'a mut u64,
+/// Generates one customer's records from that customer's own random stream.
+pub(crate) struct Gen<'a> {
+    pub rng: StdRng,
+    pub now: i64,
+    pub customer_id: &'a str,
+    pub country: Option<String>,
+    pub store: &'static str,
+    pub counter: &'a mut u64,
 }
 
 impl Gen<'_> {
-    fn next_id(&mut self, prefix: &str) -> String {
+    pub fn next_id(&mut self, prefix: &str) -> String {
         *self.counter += 1;
         let salt: u16 = self.rng.gen();
         format!("{prefix}{:08x}{salt:04x}", *self.counter)
     }
 
-    fn store_identifier(&mut self) -> String {
+    pub fn store_identifier(&mut self) -> String {
         if self.store == "play_store" {
             format!(
                 "GPA.{:04}-{:04}-{:04}-{:05}",
@@ -277,7 +296,7 @@ impl Gen<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn sub(
+    pub fn sub(
         &mut self,
         product_id: &str,
         status: &str,
@@ -393,6 +412,57 @@ pub fn populate(store: &mut Store, spec: &DatasetSpec, now_ms: i64) -> DatasetSu
         }
     }
     summary
+}
+
+/// Add `n` customers known only by `$RCAnonymousID:<32 hex>` ids, in [`SUBSCRIBER_CASES`]
+/// round-robin; returns `(id, case)` in creation order.
+pub fn populate_anonymous(
+    store: &mut Store,
+    spec: &DatasetSpec,
+    n: usize,
+    now_ms: i64,
+) -> Vec<(String, DatasetCase)> {
+    let mut rng = StdRng::seed_from_u64(spec.seed ^ 0x0A0A_0A0A_5EED_0A0A);
+    let mut counter = store.id_counter;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = format!("$RCAnonymousID:{:032x}", rng.gen::<u128>());
+        let case = SUBSCRIBER_CASES[i % SUBSCRIBER_CASES.len()];
+        // Their own random streams, far from those of the numbered customers.
+        let index = ANONYMOUS_STREAM_OFFSET + i;
+        let c = generate_customer(spec, index, &id, case, now_ms, &mut counter);
+        store.upsert_customer(c);
+        out.push((id, case));
+    }
+    store.id_counter = counter;
+    out
+}
+
+const ANONYMOUS_STREAM_OFFSET: usize = 1 << 40;
+
+/// `n` generated customer ids spread over the whole id range (first, middle, last, …) and
+/// cycling through the cases, e.g. the few users a test's app knows in a huge project.
+pub fn spread_customer_ids(spec: &DatasetSpec, n: usize) -> Vec<String> {
+    let total = spec.customers;
+    let n = n.min(total);
+    if n == 0 {
+        return Vec::new();
+    }
+    let step = total / n;
+    let mut out = Vec::with_capacity(n);
+    for k in 0..n {
+        let start = k * step;
+        let wanted = if spec.subscriber_share > 0.0 {
+            SUBSCRIBER_CASES[k % SUBSCRIBER_CASES.len()]
+        } else {
+            DatasetCase::NeverSubscribed
+        };
+        let index = (start..(start + step).min(total))
+            .find(|&i| case_of_index(spec, i) == wanted)
+            .unwrap_or(start);
+        out.push(customer_id(index));
+    }
+    out
 }
 
 fn generate_customer(

@@ -1,8 +1,12 @@
 //! RevenueCat's error object (`components/schemas/Error`) and the statuses that carry it.
 
+use std::time::SystemTime;
+
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
 use serde_json::{json, Map, Value};
+
+use super::knobs::RetryAfterKnobs;
 
 /// What a fake endpoint answers: a response, or a RevenueCat error object.
 pub(crate) type Reply = Result<HttpResponse, RcError>;
@@ -43,6 +47,18 @@ impl RcError {
             403,
             "authorization_error",
             "You're not authorized to access this resource",
+        )
+    }
+
+    /// 403 for a key that lacks `permission`. The type, status and `doc_url` are RevenueCat's
+    /// documented ones; the message wording is the fake's own.
+    pub fn missing_permission(permission: &str) -> Self {
+        Self::new(
+            403,
+            "authorization_error",
+            format!(
+                "The API key is missing the permission required for this request: {permission}"
+            ),
         )
     }
 
@@ -123,11 +139,33 @@ impl RcError {
         Value::Object(m)
     }
 
+    /// The answer with `Retry-After` in seconds (see [`Self::response_with`]).
     pub fn response(&self) -> HttpResponse {
-        let mut b = HttpResponse::build(self.status);
-        if let Some(s) = self.retry_after_secs {
-            b.insert_header(("Retry-After", s.to_string()));
-        }
-        b.json(self.body())
+        self.response_with(&RetryAfterKnobs::default())
     }
+
+    /// The answer; a 429 announces its wait as `knobs` say, in the `Retry-After` header and
+    /// in `backoff_ms`, and records it in the response for the request log.
+    pub fn response_with(&self, knobs: &RetryAfterKnobs) -> HttpResponse {
+        let Some(computed) = self.retry_after_secs else {
+            return HttpResponse::build(self.status).json(self.body());
+        };
+        let secs = knobs.secs(computed);
+        let header = knobs.header(secs, SystemTime::now());
+        let mut announced = self.clone();
+        announced.backoff_ms = Some(secs * 1000);
+        let mut resp = HttpResponse::build(self.status)
+            .insert_header(("Retry-After", header.clone()))
+            .json(announced.body());
+        resp.extensions_mut()
+            .insert(RetryAfterSent { secs, header });
+        resp
+    }
+}
+
+/// The wait a 429 announced, carried from the endpoint to the request log.
+#[derive(Debug, Clone)]
+pub(crate) struct RetryAfterSent {
+    pub secs: u64,
+    pub header: String,
 }

@@ -1,5 +1,5 @@
 //! The request log: every request the fake answered under `/v2` (429s and injected faults
-//! included), in arrival order.
+//! included), in the order the fake took them up.
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +9,11 @@ use super::rate_limit::RateLimitDomain;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LoggedRequest {
-    /// When the request arrived.
+    /// When the fake took the request up: after any hold and added latency, the instant its
+    /// rate limiter saw it.
     #[serde(skip)]
     pub at: Instant,
-    /// Milliseconds between the fake's start and the request's arrival.
+    /// Milliseconds between the fake's start and `at`.
     pub ms_since_start: u64,
     pub method: String,
     /// As received (still percent-encoded).
@@ -22,6 +23,18 @@ pub struct LoggedRequest {
     pub status: u16,
     /// The rate-limiting domain of the endpoint (`None` for unknown paths).
     pub domain: Option<RateLimitDomain>,
+    /// For a 429: the wait it announced, in seconds (whatever the header's format).
+    pub retry_after_secs: Option<u64>,
+    /// For a 429: the `Retry-After` header exactly as sent.
+    pub retry_after: Option<String>,
+}
+
+impl LoggedRequest {
+    /// When a client that honours this 429 may ask again.
+    pub fn retry_allowed_at(&self) -> Option<Instant> {
+        self.retry_after_secs
+            .map(|secs| self.at + Duration::from_secs(secs))
+    }
 }
 
 /// The largest number of requests matching `filter` that fall into any half-open interval

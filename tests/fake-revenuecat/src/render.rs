@@ -38,21 +38,54 @@ pub fn customer_base(project_id: &str, customer_id: &str) -> String {
     )
 }
 
-/// A RevenueCat list object. `next_after` is the id of the last item when more items follow.
-pub fn list(url: &str, items: Vec<Value>, next_after: Option<&str>, limit: usize) -> Value {
-    let next_page = match next_after {
-        Some(id) => Value::String(format!(
-            "{url}?starting_after={}&limit={limit}",
-            encode_query_value(id)
-        )),
-        None => Value::Null,
-    };
-    json!({"object": "list", "items": items, "next_page": next_page, "url": url})
+/// How list objects are shaped (see [`crate::ListKnobs`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListStyle {
+    pub omit_next_page_on_last: bool,
+    pub embedded_page_size: Option<usize>,
 }
 
-/// A complete embedded list (no further page).
-pub fn full_list(url: &str, items: Vec<Value>) -> Value {
-    json!({"object": "list", "items": items, "next_page": null, "url": url})
+/// A RevenueCat list object. `next_after` is the id of the last item when more items follow;
+/// `limit` is the `limit` the `next_page` URL carries.
+pub fn list(
+    url: &str,
+    items: Vec<Value>,
+    next_after: Option<&str>,
+    limit: usize,
+    style: &ListStyle,
+) -> Value {
+    let mut m = Map::new();
+    m.insert("object".into(), json!("list"));
+    m.insert("items".into(), Value::Array(items));
+    match next_after {
+        Some(id) => {
+            let next = format!(
+                "{url}?starting_after={}&limit={limit}",
+                encode_query_value(id)
+            );
+            m.insert("next_page".into(), Value::String(next));
+        }
+        None if style.omit_next_page_on_last => {}
+        None => {
+            m.insert("next_page".into(), Value::Null);
+        }
+    }
+    m.insert("url".into(), json!(url));
+    Value::Object(m)
+}
+
+/// A list embedded in an object: complete, or (with an embedded page size) its first items
+/// and a `next_page` continuing at `url`, which the fake serves.
+pub fn embedded<T>(
+    url: &str,
+    items: &[T],
+    id: impl Fn(&T) -> &str,
+    render: impl Fn(&T) -> Value,
+    style: &ListStyle,
+) -> Value {
+    let limit = style.embedded_page_size.unwrap_or(items.len()).max(1);
+    let (page, next) = page(items, id, None, limit);
+    list(url, page.iter().map(render).collect(), next, limit, style)
 }
 
 /// Page through `items` (in their stored order) the way RevenueCat does: the items after the
@@ -109,7 +142,12 @@ pub fn product(p: &ProductRecord) -> Value {
     Value::Object(m)
 }
 
-pub fn entitlement(store: &Store, e: &EntitlementRecord, expand_products: bool) -> Value {
+pub fn entitlement(
+    store: &Store,
+    e: &EntitlementRecord,
+    expand_products: bool,
+    style: &ListStyle,
+) -> Value {
     let pid = store.project_id();
     let mut v = json!({
         "object": "entitlement",
@@ -131,18 +169,35 @@ pub fn entitlement(store: &Store, e: &EntitlementRecord, expand_products: bool) 
             project_base(pid),
             encode_segment(&e.id)
         );
-        v["products"] = full_list(&url, items);
+        let n = e.product_ids.len();
+        v["products"] = list(&url, items, None, n, style);
     }
     v
 }
 
-fn entitlement_list(store: &Store, ids: &[String], url: String) -> Value {
-    let items = ids
-        .iter()
-        .filter_map(|id| store.entitlement(id))
-        .map(|e| entitlement(store, e, false))
-        .collect();
-    full_list(&url, items)
+/// The catalog entitlements among `ids`, in the order given (unknown ids are skipped).
+pub fn resolve_entitlements<'a>(store: &'a Store, ids: &[String]) -> Vec<&'a EntitlementRecord> {
+    ids.iter().filter_map(|id| store.entitlement(id)).collect()
+}
+
+fn entitlement_list(store: &Store, ids: &[String], url: String, style: &ListStyle) -> Value {
+    let ents = resolve_entitlements(store, ids);
+    embedded(
+        &url,
+        &ents,
+        |e| e.id.as_str(),
+        |e| entitlement(store, e, false, style),
+        style,
+    )
+}
+
+/// `/v2/projects/{p}/subscriptions/{id}/entitlements` (or `purchases`).
+pub fn owned_entitlements_url(project_id: &str, owner: &str, id: &str) -> String {
+    format!(
+        "{}/{owner}/{}/entitlements",
+        project_base(project_id),
+        encode_segment(id)
+    )
 }
 
 pub fn active_entitlement(a: &ActiveEntitlementRecord) -> Value {
@@ -186,6 +241,7 @@ pub fn customer(
     c: &CustomerRecord,
     with_entitlements: bool,
     with_attributes: bool,
+    style: &ListStyle,
 ) -> Value {
     let pid = store.project_id();
     let mut m = Map::new();
@@ -206,14 +262,15 @@ pub fn customer(
     );
     let base = customer_base(pid, &c.id);
     if with_entitlements {
-        let items = c
-            .active_entitlements
-            .iter()
-            .map(active_entitlement)
-            .collect();
         m.insert(
             "active_entitlements".into(),
-            full_list(&format!("{base}/active_entitlements"), items),
+            embedded(
+                &format!("{base}/active_entitlements"),
+                &c.active_entitlements,
+                |a| a.entitlement_id.as_str(),
+                active_entitlement,
+                style,
+            ),
         );
     }
     m.insert(
@@ -229,22 +286,23 @@ pub fn customer(
         },
     );
     if with_attributes {
-        let items = c.attributes.iter().map(attribute).collect();
         m.insert(
             "attributes".into(),
-            full_list(&format!("{base}/attributes"), items),
+            embedded(
+                &format!("{base}/attributes"),
+                &c.attributes,
+                |a| a.name.as_str(),
+                attribute,
+                style,
+            ),
         );
     }
     Value::Object(m)
 }
 
-pub fn subscription(store: &Store, s: &SubscriptionRecord) -> Value {
+pub fn subscription(store: &Store, s: &SubscriptionRecord, style: &ListStyle) -> Value {
     let pid = store.project_id();
-    let ents_url = format!(
-        "{}/subscriptions/{}/entitlements",
-        project_base(pid),
-        encode_segment(&s.id)
-    );
+    let ents_url = owned_entitlements_url(pid, "subscriptions", &s.id);
     let pending_changes = match &s.pending_change_product_id {
         Some(id) => match store.product(id) {
             Some(p) => json!({"product": product(p)}),
@@ -268,7 +326,7 @@ pub fn subscription(store: &Store, s: &SubscriptionRecord) -> Value {
         "status": s.status,
         "total_revenue_in_usd": s.total_revenue_in_usd,
         "presented_offering_id": s.presented_offering_id,
-        "entitlements": entitlement_list(store, &s.entitlement_ids, ents_url),
+        "entitlements": entitlement_list(store, &s.entitlement_ids, ents_url, style),
         "environment": s.environment,
         "store": s.store,
         "store_subscription_identifier": s.store_subscription_identifier,
@@ -279,13 +337,9 @@ pub fn subscription(store: &Store, s: &SubscriptionRecord) -> Value {
     })
 }
 
-pub fn purchase(store: &Store, p: &PurchaseRecord) -> Value {
+pub fn purchase(store: &Store, p: &PurchaseRecord, style: &ListStyle) -> Value {
     let pid = store.project_id();
-    let ents_url = format!(
-        "{}/purchases/{}/entitlements",
-        project_base(pid),
-        encode_segment(&p.id)
-    );
+    let ents_url = owned_entitlements_url(pid, "purchases", &p.id);
     json!({
         "object": "purchase",
         "id": p.id,
@@ -297,7 +351,7 @@ pub fn purchase(store: &Store, p: &PurchaseRecord) -> Value {
         "quantity": p.quantity,
         "status": p.status,
         "presented_offering_id": p.presented_offering_id,
-        "entitlements": entitlement_list(store, &p.entitlement_ids, ents_url),
+        "entitlements": entitlement_list(store, &p.entitlement_ids, ents_url, style),
         "environment": p.environment,
         "store": p.store,
         "store_purchase_identifier": p.store_purchase_identifier,
@@ -347,10 +401,45 @@ mod tests {
             encode_segment("$RCAnonymousID:ab12"),
             "%24RCAnonymousID%3Aab12"
         );
-        let l = list("/v2/x", vec![], Some("$RCAnonymousID:a b+c"), 5);
+        let l = list(
+            "/v2/x",
+            vec![],
+            Some("$RCAnonymousID:a b+c"),
+            5,
+            &ListStyle::default(),
+        );
         assert_eq!(
             l["next_page"],
             "/v2/x?starting_after=%24RCAnonymousID%3Aa%20b%2Bc&limit=5"
         );
+    }
+
+    #[test]
+    fn last_pages_send_null_or_omit_next_page() {
+        let null = list("/v2/x", vec![], None, 5, &ListStyle::default());
+        assert!(null["next_page"].is_null() && null.get("next_page").is_some());
+        let omit = ListStyle {
+            omit_next_page_on_last: true,
+            ..Default::default()
+        };
+        assert!(list("/v2/x", vec![], None, 5, &omit)
+            .get("next_page")
+            .is_none());
+    }
+
+    #[test]
+    fn embedded_lists_can_be_first_pages() {
+        let ids = ["a", "b", "c"];
+        let render = |s: &&str| json!(s);
+        let full = embedded("/v2/l", &ids, |s| s, render, &ListStyle::default());
+        assert_eq!(full["items"], json!(["a", "b", "c"]));
+        assert!(full["next_page"].is_null());
+        let paged = ListStyle {
+            embedded_page_size: Some(2),
+            ..Default::default()
+        };
+        let first = embedded("/v2/l", &ids, |s| s, render, &paged);
+        assert_eq!(first["items"], json!(["a", "b"]));
+        assert_eq!(first["next_page"], "/v2/l?starting_after=b&limit=2");
     }
 }

@@ -154,6 +154,24 @@ impl Store {
         self.entitlements.iter().find(|e| e.id == id)
     }
 
+    /// The subscription `id` of whichever customer holds it (a scan: only the rarely used
+    /// subscription-level endpoints need it).
+    pub fn find_subscription(&self, id: &str) -> Option<&SubscriptionRecord> {
+        self.customers
+            .values()
+            .flat_map(|c| c.subscriptions.iter())
+            .find(|s| s.id == id)
+    }
+
+    /// The one-time purchase `id` of whichever customer holds it (a scan, like
+    /// [`Self::find_subscription`]).
+    pub fn find_purchase(&self, id: &str) -> Option<&PurchaseRecord> {
+        self.customers
+            .values()
+            .flat_map(|c| c.purchases.iter())
+            .find(|p| p.id == id)
+    }
+
     /// A fresh id `<prefix><hex>`, unique within this store.
     pub fn next_id(&mut self, prefix: &str) -> String {
         self.id_counter += 1;
@@ -224,5 +242,8 @@ impl StateHandle {
     }
     pub fn webhook_integrations(&self) -> Vec<WebhookIntegrationRecord> {
         self.lock().webhooks.values().cloned().collect()
+    }
+    pub fn webhook_integration(&self, id: &str) -> Option<WebhookIntegrationRecord> {
+        self.lock().webhooks.get(id).cloned()
     }
 }

@@ -13,6 +13,7 @@ use super::errors::Reply;
 use super::model::WebhookIntegrationRecord;
 use super::query::Query;
 use super::render;
+use super::routes::{page_of, Paging};
 use super::Shared;
 
 /// Event types a webhook integration can subscribe to (lower case, as the API takes them).
@@ -157,14 +158,20 @@ fn apply(m: &Map<String, Value>, w: &mut WebhookIntegrationRecord) -> Result<(),
     Ok(())
 }
 
-pub(crate) fn list(shared: &Shared, q: &Query, limit: usize) -> Reply {
+pub(crate) fn list(shared: &Shared, paging: &Paging, q: &Query) -> Reply {
     let store = shared.state.lock();
     let all: Vec<&WebhookIntegrationRecord> = store.webhooks.values().collect();
-    let (items, next) = render::page(&all, |w| w.id.as_str(), q.starting_after.as_deref(), limit);
     let pid = store.project_id();
-    let items = items.iter().map(|w| render::webhook(pid, w)).collect();
     let url = format!("{}/integrations/webhooks", render::project_base(pid));
-    Ok(HttpResponse::Ok().json(render::list(&url, items, next, limit)))
+    let body = page_of(
+        &url,
+        &all,
+        |w| w.id.as_str(),
+        |w| render::webhook(pid, w),
+        q,
+        paging,
+    );
+    Ok(HttpResponse::Ok().json(body))
 }
 
 pub(crate) fn create(req: &HttpRequest, body: &web::Bytes, shared: &Shared) -> Reply {

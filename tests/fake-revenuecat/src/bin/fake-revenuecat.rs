@@ -2,12 +2,14 @@
 //!
 //! `fake-revenuecat --bind 127.0.0.1:8090 --customers 1000 --subscriber-share 0.4 --seed 42`
 //! prints one line with the base URL, API key and project id, then serves until SIGINT or
-//! SIGTERM. Admin endpoints (request log, faults, latency, stats) live under `/_fake`.
+//! SIGTERM. Admin endpoints (request log, stats, faults, latency, rate limits, Retry-After,
+//! list knobs, permissions, unreachable paths, stored webhook integrations) live under
+//! `/_fake`; see the library's crate docs for every knob.
 
 use std::time::Duration;
 
 use clap::Parser;
-use fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
+use fake_revenuecat::{DatasetExtras, DatasetSpec, FakeConfig, FakeRevenueCat, RetryAfterFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -55,6 +57,27 @@ struct Args {
     /// Serve `active_entitlements` in list-customers items (RevenueCat's docs say it does not).
     #[arg(long, env = "FAKE_RC_LIST_CUSTOMERS_INCLUDES_ENTITLEMENTS")]
     list_customers_includes_entitlements: bool,
+    /// Serve at most this many items per list page, whatever `limit` asks for.
+    #[arg(long, env = "FAKE_RC_PAGE_CAP")]
+    page_cap: Option<usize>,
+    /// Embed lists (active entitlements, subscription entitlements) as pages of this size.
+    #[arg(long, env = "FAKE_RC_EMBEDDED_PAGE_SIZE")]
+    embedded_page_size: Option<usize>,
+    /// Leave `next_page` out of last pages instead of sending null.
+    #[arg(long, env = "FAKE_RC_OMIT_NEXT_PAGE_ON_LAST")]
+    omit_next_page_on_last: bool,
+    /// Send a 429's `Retry-After` as an HTTP-date instead of seconds.
+    #[arg(long, env = "FAKE_RC_RETRY_AFTER_HTTP_DATE")]
+    retry_after_http_date: bool,
+    /// Announce this many seconds in every 429 instead of the time until the window frees.
+    #[arg(long, env = "FAKE_RC_RETRY_AFTER_SECS")]
+    retry_after_secs: Option<u64>,
+    /// Add one customer per extra case (`extra_unknown_status`, `extra_incomplete`, ...).
+    #[arg(long, env = "FAKE_RC_EXTRA_CASES")]
+    extra_cases: bool,
+    /// Customers known only by an `$RCAnonymousID:` id.
+    #[arg(long, env = "FAKE_RC_ANONYMOUS_CUSTOMERS", default_value_t = 0)]
+    anonymous_customers: usize,
     /// actix worker threads.
     #[arg(long, default_value_t = 2)]
     workers: usize,
@@ -77,6 +100,19 @@ async fn main() -> anyhow::Result<()> {
         config_rate_limit_per_min: args.config_rate_limit,
         max_page_limit: args.max_page_limit,
         list_customers_includes_entitlements: args.list_customers_includes_entitlements,
+        page_cap: args.page_cap,
+        embedded_page_size: args.embedded_page_size,
+        omit_next_page_on_last: args.omit_next_page_on_last,
+        retry_after_format: if args.retry_after_http_date {
+            RetryAfterFormat::HttpDate
+        } else {
+            RetryAfterFormat::Seconds
+        },
+        retry_after_secs: args.retry_after_secs,
+        dataset_extras: DatasetExtras {
+            anonymous_customers: args.anonymous_customers,
+            extra_cases: args.extra_cases,
+        },
         dataset: Some(DatasetSpec {
             customers: args.customers,
             subscriber_share: args.subscriber_share,

@@ -8,6 +8,13 @@ use serde_json::{json, Value};
 use super::dataset::{self, DatasetCase, DatasetSpec};
 use super::*;
 
+mod cases;
+mod failures;
+mod fixtures;
+mod lists;
+mod scale;
+mod webhooks;
+
 const NOW: i64 = 1_750_000_000_000;
 
 fn config(customers: usize) -> FakeConfig {
@@ -61,6 +68,32 @@ impl Client {
 
     async fn get_json(&self, url: &str) -> (u16, Value) {
         let r = self.get(url).await;
+        let s = r.status().as_u16();
+        (s, r.json().await.expect("json body"))
+    }
+
+    /// POST `body` as JSON with the fake's key.
+    async fn post_json(&self, url: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(url)
+            .bearer_auth(self.fake.api_key())
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let s = r.status().as_u16();
+        (s, r.json().await.expect("json body"))
+    }
+
+    async fn delete_json(&self, url: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .delete(url)
+            .bearer_auth(self.fake.api_key())
+            .send()
+            .await
+            .expect("request");
         let s = r.status().as_u16();
         (s, r.json().await.expect("json body"))
     }
@@ -453,95 +486,6 @@ async fn every_dataset_case_is_served_consistently() {
     c.fake.stop().await;
 }
 
-#[tokio::test]
-async fn webhook_integrations_crud() {
-    let c = Client::new(config(1));
-    let base = c.project_url("/integrations/webhooks");
-    let post = |url: String, body: Value| {
-        c.http
-            .post(url)
-            .bearer_auth(c.fake.api_key())
-            .json(&body)
-            .send()
-    };
-    let r = post(
-        base.clone(),
-        json!({
-            "name": "rcsync",
-            "url": "https://example.com/webhooks/revenuecat",
-            "authorization_header": "Bearer s3cret",
-            "environment": "production",
-            "event_types": ["initial_purchase", "renewal"],
-        }),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 201);
-    let created: Value = r.json().await.unwrap();
-    assert_eq!(created["object"], "webhook_integration");
-    assert!(created.get("authorization_header").is_none());
-    assert_eq!(created["app_id"], Value::Null);
-    let id = created["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        c.fake.state().webhook_integrations()[0]
-            .authorization_header
-            .as_deref(),
-        Some("Bearer s3cret")
-    );
-
-    // validation
-    for bad in [
-        json!({"name": "x", "url": "https://e.com", "bogus": 1}),
-        json!({"name": "x", "url": "https://e.com", "event_types": ["INITIAL_PURCHASE"]}),
-        json!({"name": "x", "url": "https://e.com", "environment": "PRODUCTION"}),
-        json!({"name": "x"}),
-        json!({"name": "x", "url": "not a url"}),
-    ] {
-        let r = post(base.clone(), bad.clone()).await.unwrap();
-        assert_eq!(r.status(), 400, "{bad}");
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(v["type"], "parameter_error", "{bad}");
-    }
-
-    // update is POST on the item
-    let item = format!("{base}/{id}");
-    let r = post(
-        item.clone(),
-        json!({"environment": null, "name": "renamed"}),
-    )
-    .await
-    .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["environment"], Value::Null);
-    assert_eq!(v["name"], "renamed");
-    assert_eq!(v["event_types"], json!(["initial_purchase", "renewal"]));
-    let (_, list) = c.get_json(&base).await;
-    assert_eq!(list["items"].as_array().unwrap().len(), 1);
-    let (s, got) = c.get_json(&item).await;
-    assert_eq!(s, 200);
-    assert_eq!(got["id"], id.as_str());
-    let r = c
-        .http
-        .delete(&item)
-        .bearer_auth(c.fake.api_key())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["id"], id.as_str());
-    assert!(v["deleted_at"].is_i64());
-    assert_eq!(c.get(&item).await.status(), 404);
-    // integrations count against the project configuration domain
-    assert!(c
-        .fake
-        .request_log()
-        .iter()
-        .all(|r| r.domain == Some(RateLimitDomain::ProjectConfiguration)));
-    c.fake.stop().await;
-}
-
 #[actix_web::test]
 async fn works_under_actix_runtime_and_admin_endpoints() {
     let c = Client::new(config(2));
@@ -598,102 +542,103 @@ async fn works_under_actix_runtime_and_admin_endpoints() {
     c.fake.stop().await;
 }
 
-fn fixture(path: &str) -> Value {
-    let p = format!("{}/../../fixtures/{path}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&p).expect(&p)).expect(&p)
-}
-
-fn keys(v: &Value) -> std::collections::BTreeSet<String> {
-    v.as_object().unwrap().keys().cloned().collect()
-}
-
-/// The fake's objects carry exactly the fields of the OpenAPI-derived samples.
+/// The knobs the binary's users reach over `/_fake`.
 #[tokio::test]
-async fn objects_match_v2_fixture_shapes() {
-    let c = Client::new(config(40));
-    let (_, cust) = c.get_json(&c.project_url("/customers/user_000002")).await;
-    assert_eq!(keys(&cust), keys(&fixture("v2/customer.json")));
-    let (_, page) = c.get_json(&c.project_url("/customers?limit=1")).await;
-    let want = fixture("v2/list_customers_page.json");
-    assert_eq!(keys(&page), keys(&want));
-    assert_eq!(keys(&page["items"][0]), keys(&want["items"][0]));
-    let id = dataset::expected_cases(&c.fake.dataset().unwrap().0)
-        .into_iter()
-        .find(|(_, k)| *k == DatasetCase::Monthly)
-        .unwrap()
-        .0;
-    let (_, subs) = c
-        .get_json(&c.project_url(&format!("/customers/{id}/subscriptions")))
-        .await;
-    assert_eq!(
-        keys(subs["items"].as_array().unwrap().last().unwrap()),
-        keys(&fixture("v2/subscription.json"))
-    );
-    let id = dataset::expected_cases(&c.fake.dataset().unwrap().0)
-        .into_iter()
-        .find(|(_, k)| *k == DatasetCase::Lifetime)
-        .unwrap()
-        .0;
-    let (_, p) = c
-        .get_json(&c.project_url(&format!("/customers/{id}/purchases")))
-        .await;
-    assert_eq!(keys(&p["items"][0]), keys(&fixture("v2/purchase.json")));
-    let (_, e) = c.get_json(&c.project_url("/entitlements")).await;
-    assert_eq!(keys(&e["items"][0]), keys(&fixture("v2/entitlement.json")));
-    let (_, p) = c.get_json(&c.project_url("/products?limit=1")).await;
-    assert_eq!(keys(&p["items"][0]), keys(&fixture("v2/product.json")));
-    let (_, p) = c.get_json(&format!("{}/projects", c.fake.base_url())).await;
-    assert_eq!(keys(&p["items"][0]), keys(&fixture("v2/project.json")));
-    let (_, e) = c.get_json(&c.project_url("/customers/nobody")).await;
-    assert_eq!(keys(&e), keys(&fixture("v2/error_not_found.json")));
-    c.fake.stop().await;
-}
+async fn admin_endpoints_switch_the_knobs() {
+    let c = Client::new(config(3));
+    let admin = |p: &str| format!("{}/_fake/{p}", c.fake.root_url());
+    let post = |p: &str, body: Value| c.http.post(admin(p)).json(&body).send();
 
-#[test]
-fn webhook_fixtures_are_well_formed() {
-    let dir = format!("{}/../../fixtures/webhooks", env!("CARGO_MANIFEST_DIR"));
-    let mut ids = HashSet::new();
-    let mut sandbox = 0;
-    let mut n = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("json") {
-            continue;
-        }
-        n += 1;
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        assert_eq!(v["api_version"], "1.0");
-        let ev = &v["event"];
-        assert!(
-            ids.insert(ev["id"].as_str().unwrap().to_string()),
-            "{path:?}"
-        );
-        let stem = path.file_stem().unwrap().to_str().unwrap();
-        let stem = stem.strip_prefix("anonymous_").unwrap_or(stem);
-        assert_eq!(
-            ev["type"].as_str().unwrap().to_lowercase(),
-            stem,
-            "{path:?}"
-        );
-        sandbox += (ev["environment"] == "SANDBOX") as usize;
-    }
-    assert_eq!(n, 16);
-    assert_eq!(sandbox, 1);
-    let ts = |f: &str| {
-        fixture(&format!("webhooks/{f}.json"))["event"]["event_timestamp_ms"]
-            .as_i64()
-            .unwrap()
-    };
-    let order = [
-        "initial_purchase",
-        "renewal",
-        "product_change",
-        "cancellation",
-        "uncancellation",
-        "billing_issue",
-        "expiration",
-    ];
-    for w in order.windows(2) {
-        assert!(ts(w[0]) < ts(w[1]), "{w:?}");
-    }
+    let r = post(
+        "lists",
+        json!({"page_cap": 1, "omit_next_page_on_last": true}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let knobs = c.fake.list_knobs();
+    assert_eq!(knobs.page_cap, Some(1));
+    assert!(knobs.omit_next_page_on_last);
+    assert_eq!(
+        knobs.max_page_limit, 100,
+        "omitted knobs take their defaults"
+    );
+    let (_, page) = c.get_json(&c.project_url("/customers")).await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let r = post("lists", json!({"page_size": 1})).await.unwrap();
+    assert_eq!(r.status(), 400, "unknown knobs are refused");
+
+    let r = post("retry_after", json!({"format": "http_date", "secs": 3}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = post(
+        "permissions",
+        json!({"revoke": "customer_information:customers:read"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        c.get(&c.project_url("/customers")).await.status(),
+        403,
+        "permission revoked"
+    );
+    let config: Value = c
+        .http
+        .get(admin("config"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["lists"]["page_cap"], 1);
+    assert_eq!(config["retry_after"]["format"], "http_date");
+    assert_eq!(
+        config["permissions_revoked"]["all_keys"],
+        json!(["customer_information:customers:read"])
+    );
+    let r = c.http.delete(admin("permissions")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(c.get(&c.project_url("/customers")).await.status(), 200);
+
+    let prefix = format!("/v2/projects/{DEFAULT_PROJECT_ID}/products");
+    let r = post("unreachable", json!({"path_prefix": prefix}))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(c.fake.list_knobs().page_cap, Some(1));
+    let state: Value = c
+        .http
+        .get(admin("unreachable"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["path_prefixes"], json!([prefix]));
+    let r = c.http.delete(admin("unreachable")).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(c.get(&c.project_url("/products")).await.status(), 200);
+
+    let (s, _) = c
+        .post_json(
+            &c.project_url("/integrations/webhooks"),
+            &json!({"name": "n", "url": "https://e.com/h", "authorization_header": "Bearer x"}),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let hooks: Value = c
+        .http
+        .get(admin("webhook_integrations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hooks[0]["authorization_header"], "Bearer x");
+    c.fake.stop().await;
 }
