@@ -18,7 +18,35 @@ pub struct ConfigField {
     pub sensitive: bool,
     pub placeholder: &'static str,
     pub description: &'static str,
+    /// Checked locally, so a value the provider cannot accept is never sent to it.
+    #[serde(skip)]
+    pub shape: Option<TokenShape>,
 }
+
+/// The shape of a credential: a prefix, then letters, digits or underscores.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenShape {
+    pub prefix: &'static str,
+    /// Longest accepted value, prefix included.
+    pub max_len: usize,
+}
+
+impl TokenShape {
+    fn accepts(&self, value: &str) -> bool {
+        value.len() <= self.max_len
+            && value.strip_prefix(self.prefix).is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+    }
+}
+
+/// RevenueCat secret keys are `sk_` and a token of about 30 characters; four times that is
+/// room for any future format while keeping kilobyte-long values out of RevenueCat's headers
+/// (it answers 431 to those).
+const REVENUECAT_SECRET_KEY: TokenShape = TokenShape {
+    prefix: "sk_",
+    max_len: 128,
+};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -48,6 +76,7 @@ pub static PROVIDERS: &[ProviderDefinition] = &[ProviderDefinition {
         sensitive: true,
         placeholder: "sk_...",
         description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
+        shape: Some(REVENUECAT_SECRET_KEY),
     }],
     uses_webhooks: true,
 }];
@@ -106,6 +135,15 @@ pub enum ConfigError {
     NotAString(String),
     #[error("Config field '{0}' must be printable ASCII without spaces")]
     InvalidCharacters(String),
+    #[error(
+        "Config field '{field}' must be `{prefix}` followed by letters, digits or underscores, \
+         at most {max_len} characters in all"
+    )]
+    InvalidShape {
+        field: String,
+        prefix: &'static str,
+        max_len: usize,
+    },
     #[error("Missing required config field: {0}")]
     MissingField(&'static str),
     #[error("Config field '{0}' must not be empty")]
@@ -118,22 +156,35 @@ pub fn parse_config_input(
     provider: &ProviderDefinition,
     input: &Map<String, Value>,
 ) -> Result<IntegrationConfig, ConfigError> {
-    let mut values = BTreeMap::new();
+    // Which fields first, then their values: an unknown field is named whatever the order.
+    let mut fields = Vec::new();
     for (key, value) in input {
         if INTERNAL_CONFIG_KEYS.contains(&key.as_str()) {
             continue;
         }
-        if !provider.config_fields.iter().any(|f| f.key == key) {
-            return Err(ConfigError::UnknownField(key.clone()));
+        match provider.config_fields.iter().find(|f| f.key == key) {
+            Some(field) => fields.push((field, value)),
+            None => return Err(ConfigError::UnknownField(key.clone())),
         }
+    }
+    let mut values = BTreeMap::new();
+    for (field, value) in fields {
+        let key = field.key;
         let Value::String(s) = value else {
-            return Err(ConfigError::NotAString(key.clone()));
+            return Err(ConfigError::NotAString(key.into()));
         };
         // Credentials travel in HTTP headers: printable ASCII only, no spaces.
         if !s.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(ConfigError::InvalidCharacters(key.clone()));
+            return Err(ConfigError::InvalidCharacters(key.into()));
         }
-        values.insert(key.clone(), s.clone());
+        if let Some(shape) = field.shape.filter(|shape| !shape.accepts(s)) {
+            return Err(ConfigError::InvalidShape {
+                field: key.into(),
+                prefix: shape.prefix,
+                max_len: shape.max_len,
+            });
+        }
+        values.insert(key.to_owned(), s.clone());
     }
     Ok(IntegrationConfig(values))
 }
@@ -202,6 +253,35 @@ mod tests {
             validate_complete(rc(), &IntegrationConfig::default()),
             Err(ConfigError::MissingField("api_key"))
         );
+    }
+
+    #[test]
+    fn api_keys_must_look_like_revenuecat_secret_keys() {
+        let longest = format!("sk_{}", "a".repeat(125));
+        for good in ["sk_1", "sk_live_AbC123", longest.as_str()] {
+            assert!(
+                parse_config_input(rc(), &obj(json!({ "api_key": good }))).is_ok(),
+                "{good}"
+            );
+        }
+        let too_long = format!("sk_{}", "a".repeat(126));
+        for bad in [
+            "sk_",
+            "pk_abc",
+            "rk_abc",
+            "sk_a-b",
+            "sk_a.b",
+            "SK_abc",
+            too_long.as_str(),
+        ] {
+            assert!(
+                matches!(
+                    parse_config_input(rc(), &obj(json!({ "api_key": bad }))),
+                    Err(ConfigError::InvalidShape { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -9,7 +9,6 @@ use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::permission::Permission;
 use crate::services::revenuecat_sync::RevenueCatSync;
-use crate::store::subscriber_state::ApplyMode;
 use crate::store::Store;
 
 pub async fn sync_user(
@@ -27,7 +26,7 @@ pub async fn sync_user(
     )
     .await?;
     let synced = sync
-        .sync_user(&project_id, &user_id, ApplyMode::Always)
+        .sync_user_within_deadline(&project_id, &user_id)
         .await?;
     let properties: BTreeMap<&str, &str> = synced
         .patch

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::config::DEFAULT_RC_DEADLINE;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::{Integration, REVENUECAT};
 use crate::revenuecat::{
-    map_customer, Catalog, KeyFingerprint, PropertyPatch, RevenueCatClient, RevenueCatError,
+    map_customer, Catalog, CustomerData, KeyFingerprint, PropertyPatch, RevenueCatClient,
+    RevenueCatError,
 };
 use crate::services::ttl_cache::TtlCache;
 use crate::store::subscriber_state::ApplyMode;
@@ -22,6 +24,10 @@ const CATALOG_TTL: Duration = Duration::from_secs(300);
 /// A verified key's project is remembered briefly, so a burst of creates/PATCHes with one
 /// key spends one Project Configuration call rather than one each.
 const KEY_PROJECT_TTL: Duration = Duration::from_secs(60);
+/// Size caps of the two caches. A catalog is a few KiB per project; old integration revisions
+/// age out with the TTL and, beyond the cap, before it.
+const MAX_CACHED_CATALOGS: u64 = 2_000;
+const MAX_CACHED_KEY_PROJECTS: u64 = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -39,6 +45,9 @@ pub enum SyncError {
     },
     #[error("RevenueCat API error: {0}")]
     Upstream(#[source] RevenueCatError),
+    /// A waiting caller's deadline passed (RevenueCat slow, or rate limiting this key).
+    #[error("RevenueCat did not answer within {} s; try again later", .0.as_secs())]
+    DeadlineExceeded(Duration),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -74,7 +83,10 @@ pub struct RevenueCatSync {
     /// Keyed by integration, revision and RevenueCat project: a rotated key may point at a
     /// different project.
     catalogs: Arc<TtlCache<String, Arc<Catalog>>>,
-    key_projects: Arc<TtlCache<KeyFingerprint, String>>,
+    /// `None`: the key works but reaches no project.
+    key_projects: Arc<TtlCache<KeyFingerprint, Option<String>>>,
+    /// How long a caller that is waiting (an HTTP request) gives RevenueCat.
+    request_deadline: Duration,
 }
 
 impl RevenueCatSync {
@@ -82,31 +94,59 @@ impl RevenueCatSync {
         Self {
             store,
             client,
-            catalogs: Arc::new(TtlCache::new(CATALOG_TTL)),
-            key_projects: Arc::new(TtlCache::new(KEY_PROJECT_TTL)),
+            catalogs: Arc::new(TtlCache::new(CATALOG_TTL, MAX_CACHED_CATALOGS)),
+            key_projects: Arc::new(TtlCache::new(KEY_PROJECT_TTL, MAX_CACHED_KEY_PROJECTS)),
+            request_deadline: DEFAULT_RC_DEADLINE,
         }
+    }
+
+    pub fn with_request_deadline(mut self, deadline: Duration) -> Self {
+        self.request_deadline = deadline;
+        self
     }
 
     pub fn client(&self) -> &RevenueCatClient {
         &self.client
     }
 
+    /// Entries held by the catalog cache and the key→project cache.
+    pub async fn cache_entry_counts(&self) -> (u64, u64) {
+        (
+            self.catalogs.entry_count().await,
+            self.key_projects.entry_count().await,
+        )
+    }
+
+    /// Runs RevenueCat work for a caller that is waiting. When the deadline passes the work is
+    /// dropped, which also gives up its place in the pacers.
+    async fn within_deadline<T>(
+        &self,
+        work: impl std::future::Future<Output = Result<T, SyncError>>,
+    ) -> Result<T, SyncError> {
+        tokio::time::timeout(self.request_deadline, work)
+            .await
+            .map_err(|_| SyncError::DeadlineExceeded(self.request_deadline))?
+    }
+
+    /// The RevenueCat project of a key that is about to be stored, within the deadline.
+    pub async fn verify_key(&self, api_key: &SecretString) -> Result<String, SyncError> {
+        self.within_deadline(self.resolve_project(api_key)).await
+    }
+
     /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped).
-    pub async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
-        self.key_projects
+    async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
+        let project = self
+            .key_projects
             .get_or_fetch(KeyFingerprint::of(api_key), || async {
-                self.client
-                    .list_projects(api_key)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .map(|p| p.id)
-                    .ok_or_else(|| SyncError::KeyRejected {
-                        status: None,
-                        message: "the key has access to no project".into(),
-                    })
+                let projects = self.client.verify_key(api_key).await?;
+                Ok::<_, RevenueCatError>(projects.into_iter().next().map(|p| p.id))
             })
             .await
+            .map_err(SyncError::from)?;
+        project.ok_or_else(|| SyncError::KeyRejected {
+            status: None,
+            message: "the key has access to no project".into(),
+        })
     }
 
     /// The enabled RevenueCat integration of a project, with its key and RevenueCat project.
@@ -144,9 +184,10 @@ impl RevenueCatSync {
                     .client
                     .fetch_catalog(&connection.api_key, &connection.rc_project)
                     .await?;
-                Ok(Arc::new(catalog))
+                Ok::<_, RevenueCatError>(Arc::new(catalog))
             })
             .await
+            .map_err(SyncError::from)
     }
 
     /// Fetches one user from RevenueCat and merges the mapped `rc_*` properties onto them.
@@ -156,6 +197,25 @@ impl RevenueCatSync {
         user_id: &str,
         mode: ApplyMode,
     ) -> Result<SyncedUser, SyncError> {
+        let fetched = self.fetch_user(project_id, user_id).await?;
+        self.apply(project_id, user_id, fetched, mode).await
+    }
+
+    /// [`Self::sync_user`] for the HTTP route: RevenueCat gets the request deadline; the write
+    /// that follows is not cut.
+    pub async fn sync_user_within_deadline(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<SyncedUser, SyncError> {
+        let fetched = self
+            .within_deadline(self.fetch_user(project_id, user_id))
+            .await?;
+        self.apply(project_id, user_id, fetched, ApplyMode::Always)
+            .await
+    }
+
+    async fn fetch_user(&self, project_id: &str, user_id: &str) -> Result<FetchedUser, SyncError> {
         if is_anonymous_id(user_id) {
             return Err(SyncError::AnonymousUser);
         }
@@ -170,6 +230,25 @@ impl RevenueCatSync {
             .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id)
             .await?
             .ok_or(SyncError::SubscriberNotFound)?;
+        Ok(FetchedUser {
+            data,
+            catalog,
+            as_of,
+        })
+    }
+
+    async fn apply(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        fetched: FetchedUser,
+        mode: ApplyMode,
+    ) -> Result<SyncedUser, SyncError> {
+        let FetchedUser {
+            data,
+            catalog,
+            as_of,
+        } = fetched;
         let patch = map_customer(&data, &catalog);
         // Entitlements-only data leaves status and renewal as they were: it must not claim to
         // be newer than events that may still correct them.
@@ -218,4 +297,11 @@ struct Connection {
     integration: Integration,
     api_key: SecretString,
     rc_project: String,
+}
+
+/// What RevenueCat said about a user, and when we asked.
+struct FetchedUser {
+    data: CustomerData,
+    catalog: Arc<Catalog>,
+    as_of: i64,
 }

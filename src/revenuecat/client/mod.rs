@@ -1,9 +1,11 @@
 //! The RevenueCat API v2 client: one instance per process, shared by every job and request.
 //!
 //! Every request goes through the shared [`RateLimiter`] and one retry policy:
-//! - 429: wait `Retry-After` (or the body's `backoff_ms`, whichever is larger), penalize the
-//!   shared limiter so every caller of that key slows down, retry. 429s have their own, generous
-//!   budget (`max_rate_limited_retries`) so a storm is ridden out instead of failing users.
+//! - 429: wait `Retry-After` (seconds or an HTTP date) or the body's `backoff_ms`, whichever is
+//!   larger, penalize the shared limiter so every caller of that key slows down, retry. 429s
+//!   have their own, generous budget (`max_rate_limited_retries`, and at most
+//!   `max_rate_limited_wait` of waiting per call) so a storm is ridden out instead of failing
+//!   users, without one call waiting for ever.
 //! - 5xx, 408, 423, timeouts, connection errors: exponential backoff with jitter, up to
 //!   `max_retries`. Non-idempotent requests (creating a webhook) are only retried when they
 //!   provably never reached RevenueCat (connect errors, 429).
@@ -23,7 +25,7 @@ mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
@@ -54,12 +56,16 @@ pub struct ClientConfig {
     pub customer_rate_limit_per_min: u32,
     /// Project Configuration budget per key (RevenueCat: 60/min).
     pub config_rate_limit_per_min: u32,
+    /// Checks of keys not verified yet, all keys together (see [`RateLimits::key_checks`]).
+    pub key_check_rate_limit_per_min: u32,
     /// Whole-request timeout (connect + answer + body).
     pub request_timeout: Duration,
     /// Retries of 5xx / timeouts / connection errors.
     pub max_retries: u32,
     /// Retries of 429s (separate so a burst of 429s does not fail users).
     pub max_rate_limited_retries: u32,
+    /// Total `Retry-After` one call accepts to wait; a 429 asking for more fails the call.
+    pub max_rate_limited_wait: Duration,
     /// First backoff delay; doubles per failure, jittered.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
@@ -73,9 +79,13 @@ impl ClientConfig {
             base_url,
             customer_rate_limit_per_min: RateLimits::REVENUECAT.customer_information.per_minute,
             config_rate_limit_per_min: RateLimits::REVENUECAT.project_configuration.per_minute,
+            key_check_rate_limit_per_min: RateLimits::REVENUECAT.key_checks.per_minute,
             request_timeout: Duration::from_secs(10),
             max_retries: 5,
             max_rate_limited_retries: 20,
+            // Below the 4-minute cut of a resync attempt, so the attempt ends with
+            // RevenueCat's error instead of being cut mid-wait.
+            max_rate_limited_wait: Duration::from_secs(180),
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             page_limit: 100,
@@ -92,6 +102,10 @@ impl ClientConfig {
             project_configuration: DomainLimit {
                 per_minute: self.config_rate_limit_per_min,
                 ..defaults.project_configuration
+            },
+            key_checks: DomainLimit {
+                per_minute: self.key_check_rate_limit_per_min,
+                ..defaults.key_checks
             },
         }
     }
@@ -253,6 +267,7 @@ impl RevenueCatClient {
         let counters = &self.inner.counters;
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
+        let mut rate_limited_wait = Duration::ZERO;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -308,12 +323,15 @@ impl RevenueCatClient {
                     rate_limited += 1;
                     let wait = rate_limit_wait(answer.retry_after, error_body.backoff_ms);
                     self.inner.limiter.penalize(call.key, call.domain, wait);
+                    rate_limited_wait += wait;
                     tracing::info!(
                         attempt,
                         wait_ms = wait.as_millis() as u64,
                         "rate limited by RevenueCat"
                     );
-                    if rate_limited > config.max_rate_limited_retries {
+                    if rate_limited > config.max_rate_limited_retries
+                        || rate_limited_wait > config.max_rate_limited_wait
+                    {
                         return Err(RevenueCatError::RetriesExhausted {
                             attempts: attempt,
                             last_status: Some(status),
@@ -365,9 +383,7 @@ impl RevenueCatClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<f64>().ok())
-            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-            .map(|seconds| Duration::from_secs_f64(seconds.min(MAX_RATE_LIMIT_WAIT.as_secs_f64())));
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
         let body = response.bytes().await?.to_vec();
         Ok(Answer {
             status,
@@ -390,6 +406,23 @@ impl RevenueCatClient {
             .unwrap_or_default();
         jittered.max(hint)
     }
+}
+
+/// `Retry-After` in either of its forms (RFC 9110 §10.2.3): delay-seconds, or an HTTP date
+/// (a date in the past means now). Capped at [`MAX_RATE_LIMIT_WAIT`].
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::from_secs_f64(seconds.min(MAX_RATE_LIMIT_WAIT.as_secs_f64()))
+        }
+        Ok(_) => return None,
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or_default(),
+    };
+    Some(wait.min(MAX_RATE_LIMIT_WAIT))
 }
 
 /// How long a 429 holds the key: the larger of `Retry-After` and `backoff_ms`, 1 s if neither.
