@@ -48,6 +48,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.revenuecat.com/v2";
 /// Upper bound of a single 429 wait, whatever the server asks for.
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
 
+/// Largest answer read into memory. A page of 100 customers is about 100 KiB; anything far
+/// beyond is a misbehaving server or proxy, not data to buffer.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// E.g. `https://api.revenuecat.com/v2` (tests: `http://127.0.0.1:PORT/v2`).
@@ -188,7 +192,8 @@ struct Call<'a> {
 struct Answer {
     status: reqwest::StatusCode,
     retry_after: Option<Duration>,
-    body: Vec<u8>,
+    /// `None` when the body exceeded [`MAX_ANSWER_BYTES`] (the rest was not read).
+    body: Option<Vec<u8>>,
 }
 
 impl RevenueCatClient {
@@ -305,10 +310,16 @@ impl RevenueCatClient {
 
             let status = answer.status.as_u16();
             tracing::debug!(attempt, elapsed_ms, status, "RevenueCat answered");
+            let Some(body) = answer.body else {
+                return Err(RevenueCatError::Decode(format!(
+                    "answer ({status}) larger than {} MiB",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                )));
+            };
             if answer.status.is_success() {
-                return Ok(answer.body);
+                return Ok(body);
             }
-            let error_body = ApiErrorBody::parse(&answer.body);
+            let error_body = ApiErrorBody::parse(&body);
             let message = error_body.message.clone().unwrap_or_else(|| {
                 answer
                     .status
@@ -384,7 +395,7 @@ impl RevenueCatClient {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, SystemTime::now()));
-        let body = response.bytes().await?.to_vec();
+        let body = read_bounded(response, MAX_ANSWER_BYTES).await?;
         Ok(Answer {
             status,
             retry_after,
@@ -406,6 +417,27 @@ impl RevenueCatClient {
             .unwrap_or_default();
         jittered.max(hint)
     }
+}
+
+/// The body, or `None` as soon as it proves longer than `limit` (declared or streamed).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
 }
 
 /// `Retry-After` in either of its forms (RFC 9110 §10.2.3): delay-seconds, or an HTTP date

@@ -267,6 +267,23 @@ async fn the_429_waits_of_one_call_add_up_to_the_cap() {
 }
 
 #[tokio::test]
+async fn an_oversized_answer_is_refused_not_buffered() {
+    let server = TestServer::start(|_, _| {
+        let mut reply = Reply::json(200, json!({}));
+        reply.body = format!("\"{}\"", "x".repeat(17 * 1024 * 1024));
+        reply
+    })
+    .await;
+    let client = client_for(&server, |_| {});
+    let error = client.list_projects(&key()).await.unwrap_err();
+    assert!(
+        matches!(&error, RevenueCatError::Decode(message) if message.contains("larger than 16 MiB")),
+        "{error:?}"
+    );
+    assert_eq!(server.requests().len(), 1, "not retried");
+}
+
+#[tokio::test]
 async fn rate_limit_retries_have_their_own_cap() {
     let server = TestServer::start(|_, _| {
         Reply::json(
