@@ -109,12 +109,12 @@ impl RevenueCatSync {
         &self.client
     }
 
-    /// Entries held by the catalog cache and the key→project cache.
-    pub async fn cache_entry_counts(&self) -> (u64, u64) {
-        (
-            self.catalogs.entry_count().await,
-            self.key_projects.entry_count().await,
-        )
+    /// How many entries the two caches hold.
+    pub async fn cache_sizes(&self) -> CacheSizes {
+        CacheSizes {
+            catalogs: self.catalogs.entry_count().await,
+            key_projects: self.key_projects.entry_count().await,
+        }
     }
 
     /// Runs RevenueCat work for a caller that is waiting. When the deadline passes the work is
@@ -133,8 +133,9 @@ impl RevenueCatSync {
         self.within_deadline(self.resolve_project(api_key)).await
     }
 
-    /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped).
-    async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
+    /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped), cached;
+    /// any deadline is the caller's.
+    pub async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
         let project = self
             .key_projects
             .get_or_fetch(KeyFingerprint::of(api_key), || async {
@@ -297,6 +298,13 @@ struct Connection {
     integration: Integration,
     api_key: SecretString,
     rc_project: String,
+}
+
+/// Entry counts of [`RevenueCatSync`]'s caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSizes {
+    pub catalogs: u64,
+    pub key_projects: u64,
 }
 
 /// What RevenueCat said about a user, and when we asked.

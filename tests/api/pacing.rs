@@ -179,8 +179,7 @@ async fn made_up_keys_pass_one_paced_budget_and_leave_no_state_behind() {
 
     // Only the connected key is remembered: rejected keys leave no cache entry, and pacers
     // exist only for keys that reached RevenueCat.
-    let (_, key_projects) = app.services.sync.cache_entry_counts().await;
-    assert_eq!(key_projects, 1);
+    assert_eq!(app.services.sync.cache_sizes().await.key_projects, 1);
     let pacers = app.services.sync.client().rate_limiter().pacer_count();
     assert!(pacers <= 1 + checks_left, "{pacers} pacers");
     let (_, list) = status_json(
