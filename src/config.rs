@@ -1,19 +1,30 @@
 //! Settings: every configuration value, its default and its validation, in one place.
 //!
-//! | variable                    | default                               |
-//! |-----------------------------|---------------------------------------|
-//! | `RCSYNC_DATABASE_URL`       | `sqlite://rcsync.db?mode=rwc`         |
-//! | `RCSYNC_BIND`               | `127.0.0.1:8080`                      |
-//! | `RCSYNC_PUBLIC_URL`         | `http://` + bind                      |
-//! | `RCSYNC_REVENUECAT_API_URL` | `https://api.revenuecat.com/v2`       |
-//! | `RCSYNC_MASTER_KEY`         | SQLite: `rcsync.key` beside the DB; Postgres: required |
-//! | `RCSYNC_JWT_SECRET`         | unset (JWT auth off)                  |
-//! | `RCSYNC_RC_RATE_LIMIT`      | `480` requests/min per API key        |
-//! | `RCSYNC_LOG_FORMAT`         | `pretty`                              |
+//! | variable                           | default                               |
+//! |------------------------------------|---------------------------------------|
+//! | `RCSYNC_DATABASE_URL`              | `sqlite://rcsync.db?mode=rwc`         |
+//! | `RCSYNC_BIND`                      | `127.0.0.1:8080`                      |
+//! | `RCSYNC_PUBLIC_URL`                | `http://` + bind                      |
+//! | `RCSYNC_REVENUECAT_API_URL`        | `https://api.revenuecat.com/v2`       |
+//! | `RCSYNC_MASTER_KEY`                | SQLite: `rcsync.key` beside the DB; Postgres: required |
+//! | `RCSYNC_JWT_SECRET`                | unset (JWT auth off); at least 32 bytes when set |
+//! | `RCSYNC_RC_RATE_LIMIT`             | `480` requests/min per API key        |
+//! | `RCSYNC_RC_KEY_CHECK_RATE_LIMIT`   | `30` checks of new keys/min, all keys together |
+//! | `RCSYNC_RC_DEADLINE_SECS`          | `30`: API requests waiting on RevenueCat then answer 504 |
+//! | `RCSYNC_REQUEST_BODY_TIMEOUT_SECS` | `30`: slower request bodies answer 408 |
+//! | `RCSYNC_LOG_FORMAT`                | `pretty`                              |
 //!
-//! Raw values arrive through clap (flag or environment); [`RawSettings::resolve`] turns them
-//! into [`Settings`] or one [`ConfigError`] naming the offending variable.
+//! Secrets (`RCSYNC_MASTER_KEY`, `RCSYNC_JWT_SECRET`, a database URL with a password) come
+//! only from the environment or from the file named by the same variable with `_FILE`
+//! appended, never from a flag: every local user can read a process's command line. Other
+//! settings are flags too. [`Flags::into_raw`] gathers flags and environment into
+//! [`RawSettings`]; [`RawSettings::resolve`] turns those into [`Settings`] or one
+//! [`ConfigError`] naming the offending variable.
+//!
+//! Fixed HTTP timeouts (not configurable): [`CLIENT_REQUEST_TIMEOUT`],
+//! [`CLIENT_DISCONNECT_TIMEOUT`], [`KEEP_ALIVE`].
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,6 +43,25 @@ pub const DEFAULT_REVENUECAT_API_URL: &str = "https://api.revenuecat.com/v2";
 /// RevenueCat's Customer Information budget; the Project Configuration budget (60/min) is
 /// RevenueCat's fixed number and not configurable.
 pub const DEFAULT_RC_RATE_LIMIT: u32 = RateLimits::REVENUECAT.customer_information.per_minute;
+/// Checks of keys rcsync has not verified yet (integration create/PATCH), all keys together.
+pub const DEFAULT_RC_KEY_CHECK_RATE_LIMIT: u32 = RateLimits::REVENUECAT.key_checks.per_minute;
+/// How long an API request (single-user sync, key check on create/PATCH) waits for RevenueCat
+/// — its pacer turn, 429 waits and retries included — before answering 504. Well inside the
+/// timeouts of browsers and load balancers (60 s and more).
+pub const DEFAULT_RC_DEADLINE: Duration = Duration::from_secs(30);
+/// How long a client has to send a request body once its head has arrived (then 408 and the
+/// connection closes). A 4 MiB upsert takes 4 s at 8 Mbit/s.
+pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client has to send a request head (actix's client request timeout; 408 after).
+pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may linger after its response, e.g. while a refused body is still
+/// arriving, before it is closed (actix's client disconnect timeout).
+pub const CLIENT_DISCONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an idle keep-alive connection stays open. Longer than the 60 s idle timeout of
+/// common load balancers, so they close first and never reuse a connection we are closing.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(75);
+/// HS256 keys shorter than the hash (32 bytes) are brute-forceable offline from one token.
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
 /// How long in-flight requests and running tasks get to finish after SIGINT/SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Largest accepted webhook body. RevenueCat events are a few KiB; 1 MiB leaves room for
@@ -95,12 +125,44 @@ impl Default for JobTimings {
     }
 }
 
-/// Configuration as typed by the operator, before validation. `Debug` hides the secrets.
-#[derive(Args, Clone, Default)]
-pub struct RawSettings {
-    /// Database URL; the scheme picks the backend (`sqlite:` or `postgres:`).
-    #[arg(long, env = "RCSYNC_DATABASE_URL", global = true, default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
+/// A secret's variable, and the variable naming a file that holds it instead.
+#[derive(Debug, Clone, Copy)]
+struct SecretVar {
+    name: &'static str,
+    file: &'static str,
+}
+
+const DATABASE_URL: SecretVar = SecretVar {
+    name: "RCSYNC_DATABASE_URL",
+    file: "RCSYNC_DATABASE_URL_FILE",
+};
+const MASTER_KEY: SecretVar = SecretVar {
+    name: "RCSYNC_MASTER_KEY",
+    file: "RCSYNC_MASTER_KEY_FILE",
+};
+const JWT_SECRET: SecretVar = SecretVar {
+    name: "RCSYNC_JWT_SECRET",
+    file: "RCSYNC_JWT_SECRET_FILE",
+};
+
+/// What `rcsync --help` says about secrets, below the flags.
+pub const SECRETS_HELP: &str = "\
+Secrets are read from the environment, or from the file named by the same variable with _FILE
+appended; never from a flag, whose value every local user can read in the process list:
+  RCSYNC_MASTER_KEY    (or RCSYNC_MASTER_KEY_FILE)    base64 of 32 bytes encrypting stored
+                       provider secrets [SQLite default: generated into rcsync.key beside the
+                       database; PostgreSQL: required]
+  RCSYNC_JWT_SECRET    (or RCSYNC_JWT_SECRET_FILE)    HS256 secret of at least 32 bytes for
+                       UI-issued JWTs [default: unset, JWT auth off]
+  RCSYNC_DATABASE_URL  (or RCSYNC_DATABASE_URL_FILE)  the database URL; --database-url refuses
+                       a URL that carries a password [default: sqlite://rcsync.db?mode=rwc]";
+
+/// The flags of every command, each also an environment variable. Secrets are not among them.
+#[derive(Args, Clone)]
+pub struct Flags {
+    /// Database URL without a password; the scheme picks the backend (`sqlite:` or `postgres:`). [env: RCSYNC_DATABASE_URL or RCSYNC_DATABASE_URL_FILE, which may carry a password] [default: sqlite://rcsync.db?mode=rwc]
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Listen address of the HTTP API.
     #[arg(long, env = "RCSYNC_BIND", global = true, default_value = DEFAULT_BIND)]
     pub bind: String,
@@ -110,15 +172,18 @@ pub struct RawSettings {
     /// RevenueCat REST API v2 base URL.
     #[arg(long, env = "RCSYNC_REVENUECAT_API_URL", global = true, default_value = DEFAULT_REVENUECAT_API_URL)]
     pub revenuecat_api_url: String,
-    /// Base64 of 32 bytes encrypting stored provider secrets [SQLite default: generated into rcsync.key beside the database; PostgreSQL: required].
-    #[arg(long, env = "RCSYNC_MASTER_KEY", global = true, hide_env_values = true)]
-    pub master_key: Option<String>,
-    /// HS256 secret for UI-issued JWTs [default: unset, JWT auth off].
-    #[arg(long, env = "RCSYNC_JWT_SECRET", global = true, hide_env_values = true)]
-    pub jwt_secret: Option<String>,
     /// RevenueCat requests per minute per API key (Customer Information domain).
     #[arg(long, env = "RCSYNC_RC_RATE_LIMIT", global = true, default_value_t = DEFAULT_RC_RATE_LIMIT)]
     pub rc_rate_limit: u32,
+    /// Checks of new RevenueCat keys (integration create/PATCH) per minute, all keys together.
+    #[arg(long, env = "RCSYNC_RC_KEY_CHECK_RATE_LIMIT", global = true, default_value_t = DEFAULT_RC_KEY_CHECK_RATE_LIMIT)]
+    pub rc_key_check_rate_limit: u32,
+    /// Seconds an API request waits for RevenueCat (single-user sync, key checks) before answering 504.
+    #[arg(long, env = "RCSYNC_RC_DEADLINE_SECS", global = true, default_value_t = DEFAULT_RC_DEADLINE.as_secs())]
+    pub rc_deadline_secs: u64,
+    /// Seconds a client has to send a request body; slower ones get 408 and are disconnected.
+    #[arg(long, env = "RCSYNC_REQUEST_BODY_TIMEOUT_SECS", global = true, default_value_t = DEFAULT_REQUEST_BODY_TIMEOUT.as_secs())]
+    pub request_body_timeout_secs: u64,
     /// Log format: `pretty` or `json` (level via RUST_LOG).
     #[arg(
         long,
@@ -126,6 +191,141 @@ pub struct RawSettings {
         global = true,
         default_value = "pretty"
     )]
+    pub log_format: String,
+    /// Refused with a pointer to RCSYNC_MASTER_KEY(_FILE): secrets are not flags.
+    #[arg(long, global = true, hide = true, value_name = "REFUSED")]
+    master_key: Option<String>,
+    /// Refused with a pointer to RCSYNC_JWT_SECRET(_FILE): secrets are not flags.
+    #[arg(long, global = true, hide = true, value_name = "REFUSED")]
+    jwt_secret: Option<String>,
+}
+
+impl std::fmt::Debug for Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |v: &Option<String>| v.as_ref().map(|_| "****");
+        f.debug_struct("Flags")
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(crate::crypto::redact),
+            )
+            .field("bind", &self.bind)
+            .field("public_url", &self.public_url)
+            .field("revenuecat_api_url", &self.revenuecat_api_url)
+            .field("rc_rate_limit", &self.rc_rate_limit)
+            .field("rc_key_check_rate_limit", &self.rc_key_check_rate_limit)
+            .field("rc_deadline_secs", &self.rc_deadline_secs)
+            .field("request_body_timeout_secs", &self.request_body_timeout_secs)
+            .field("log_format", &self.log_format)
+            .field("master_key", &hidden(&self.master_key))
+            .field("jwt_secret", &hidden(&self.jwt_secret))
+            .finish()
+    }
+}
+
+impl Flags {
+    /// The settings from these flags and the environment (`env` looks a variable up).
+    pub fn into_raw(
+        self,
+        env: impl Fn(&str) -> Option<OsString>,
+    ) -> Result<RawSettings, ConfigError> {
+        if self.master_key.is_some() {
+            return Err(secret_flag_refused("--master-key", MASTER_KEY));
+        }
+        if self.jwt_secret.is_some() {
+            return Err(secret_flag_refused("--jwt-secret", JWT_SECRET));
+        }
+        let database_url = match self.database_url {
+            Some(url) if url_has_password(&url) => {
+                return Err(ConfigError::new(
+                    "--database-url",
+                    format!(
+                        "the URL carries a password, which every local user can read in the \
+                         process list; set {} or {} instead",
+                        DATABASE_URL.name, DATABASE_URL.file
+                    ),
+                ))
+            }
+            Some(url) => url,
+            None => read_secret(&env, DATABASE_URL)?.unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+        };
+        Ok(RawSettings {
+            database_url,
+            bind: self.bind,
+            public_url: self.public_url,
+            revenuecat_api_url: self.revenuecat_api_url,
+            master_key: read_secret(&env, MASTER_KEY)?,
+            jwt_secret: read_secret(&env, JWT_SECRET)?,
+            rc_rate_limit: self.rc_rate_limit,
+            rc_key_check_rate_limit: self.rc_key_check_rate_limit,
+            rc_deadline_secs: self.rc_deadline_secs,
+            request_body_timeout_secs: self.request_body_timeout_secs,
+            log_format: self.log_format,
+        })
+    }
+}
+
+fn secret_flag_refused(flag: &'static str, var: SecretVar) -> ConfigError {
+    ConfigError::new(
+        flag,
+        format!(
+            "secrets are not accepted as flags (every local user can read the process list); \
+             set {} or {} instead",
+            var.name, var.file
+        ),
+    )
+}
+
+/// A password in the userinfo or in a `password` query parameter (libpq and sqlx read both).
+fn url_has_password(raw: &str) -> bool {
+    Url::parse(raw).is_ok_and(|url| {
+        url.password().is_some() || url.query_pairs().any(|(key, _)| key == "password")
+    })
+}
+
+/// A secret from its variable, or from the file its `_FILE` variable names (one trailing
+/// newline dropped, as `echo` writes it). Both set is a mistake, not a precedence rule.
+fn read_secret(
+    env: &impl Fn(&str) -> Option<OsString>,
+    var: SecretVar,
+) -> Result<Option<String>, ConfigError> {
+    match (env(var.name), env(var.file)) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            var.file,
+            format!("set either {} or {}, not both", var.name, var.file),
+        )),
+        (Some(value), None) => value
+            .into_string()
+            .map(Some)
+            .map_err(|_| ConfigError::new(var.name, "is not valid UTF-8")),
+        (None, Some(path)) if path.is_empty() => {
+            Err(ConfigError::new(var.file, "must name a file"))
+        }
+        (None, Some(path)) => {
+            let path = PathBuf::from(path);
+            let contents = std::fs::read_to_string(&path).map_err(|e| {
+                ConfigError::new(var.file, format!("cannot read {}: {e}", path.display()))
+            })?;
+            let value = contents.strip_suffix('\n').unwrap_or(&contents);
+            Ok(Some(value.strip_suffix('\r').unwrap_or(value).to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// Configuration as gathered from flags and environment, before validation. `Debug` hides
+/// the secrets.
+#[derive(Clone)]
+pub struct RawSettings {
+    pub database_url: String,
+    pub bind: String,
+    pub public_url: Option<String>,
+    pub revenuecat_api_url: String,
+    pub master_key: Option<String>,
+    pub jwt_secret: Option<String>,
+    pub rc_rate_limit: u32,
+    pub rc_key_check_rate_limit: u32,
+    pub rc_deadline_secs: u64,
+    pub request_body_timeout_secs: u64,
     pub log_format: String,
 }
 
@@ -141,6 +341,9 @@ impl std::fmt::Debug for RawSettings {
             .field("master_key", &hidden(&self.master_key))
             .field("jwt_secret", &hidden(&self.jwt_secret))
             .field("rc_rate_limit", &self.rc_rate_limit)
+            .field("rc_key_check_rate_limit", &self.rc_key_check_rate_limit)
+            .field("rc_deadline_secs", &self.rc_deadline_secs)
+            .field("request_body_timeout_secs", &self.request_body_timeout_secs)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -156,6 +359,9 @@ pub struct Settings {
     pub master_key: MasterKey,
     pub jwt_secret: Option<SecretString>,
     pub rc_rate_limit: u32,
+    pub rc_key_check_rate_limit: u32,
+    pub rc_deadline: Duration,
+    pub request_body_timeout: Duration,
     pub log_format: LogFormat,
     pub jobs: JobTimings,
 }
@@ -213,6 +419,9 @@ impl RawSettings {
             master_key: None,
             jwt_secret: None,
             rc_rate_limit: DEFAULT_RC_RATE_LIMIT,
+            rc_key_check_rate_limit: DEFAULT_RC_KEY_CHECK_RATE_LIMIT,
+            rc_deadline_secs: DEFAULT_RC_DEADLINE.as_secs(),
+            request_body_timeout_secs: DEFAULT_REQUEST_BODY_TIMEOUT.as_secs(),
             log_format: "pretty".into(),
         }
     }
@@ -250,9 +459,27 @@ impl RawSettings {
                 "must be a positive number of requests per minute",
             ));
         }
+        if self.rc_key_check_rate_limit == 0 {
+            return Err(ConfigError::new(
+                "RCSYNC_RC_KEY_CHECK_RATE_LIMIT",
+                "must be a positive number of key checks per minute",
+            ));
+        }
+        let rc_deadline = positive_seconds("RCSYNC_RC_DEADLINE_SECS", self.rc_deadline_secs)?;
+        let request_body_timeout = positive_seconds(
+            "RCSYNC_REQUEST_BODY_TIMEOUT_SECS",
+            self.request_body_timeout_secs,
+        )?;
         let jwt_secret = match self.jwt_secret {
-            Some(s) if s.is_empty() => {
-                return Err(ConfigError::new("RCSYNC_JWT_SECRET", "must not be empty"))
+            Some(s) if s.len() < MIN_JWT_SECRET_BYTES => {
+                return Err(ConfigError::new(
+                    JWT_SECRET.name,
+                    format!(
+                        "must be at least {MIN_JWT_SECRET_BYTES} bytes (got {}); generate one \
+                         with `openssl rand -base64 48`",
+                        s.len()
+                    ),
+                ))
             }
             other => other.map(SecretString::from),
         };
@@ -265,10 +492,20 @@ impl RawSettings {
             master_key,
             jwt_secret,
             rc_rate_limit: self.rc_rate_limit,
+            rc_key_check_rate_limit: self.rc_key_check_rate_limit,
+            rc_deadline,
+            request_body_timeout,
             log_format,
             jobs: JobTimings::default(),
         })
     }
+}
+
+fn positive_seconds(variable: &'static str, seconds: u64) -> Result<Duration, ConfigError> {
+    if seconds == 0 {
+        return Err(ConfigError::new(variable, "must be at least 1 (seconds)"));
+    }
+    Ok(Duration::from_secs(seconds))
 }
 
 fn parse_http_url(variable: &'static str, raw: &str) -> Result<Url, ConfigError> {
@@ -300,12 +537,13 @@ fn resolve_master_key(
 ) -> Result<MasterKey, ConfigError> {
     if let Some(raw) = raw {
         return MasterKey::from_base64(raw.trim())
-            .map_err(|e| ConfigError::new("RCSYNC_MASTER_KEY", e.to_string()));
+            .map_err(|e| ConfigError::new(MASTER_KEY.name, e.to_string()));
     }
     match database {
         DatabaseSettings::Postgres { .. } => Err(ConfigError::new(
-            "RCSYNC_MASTER_KEY",
-            "is required with a PostgreSQL database (base64 of 32 bytes; e.g. `openssl rand -base64 32`)",
+            MASTER_KEY.name,
+            "is required with a PostgreSQL database (base64 of 32 bytes, e.g. `openssl rand -base64 32`, \
+             in RCSYNC_MASTER_KEY or in the file named by RCSYNC_MASTER_KEY_FILE)",
         )),
         DatabaseSettings::Sqlite { path: None, .. } => Ok(MasterKey::generate()),
         DatabaseSettings::Sqlite {
@@ -322,7 +560,7 @@ fn key_file_beside(db_path: &Path) -> PathBuf {
 /// The embedded default keeps its key next to the database so `cargo run` needs no setup;
 /// created with mode 0600 because it decrypts every stored provider secret.
 fn load_or_create_key_file(path: &Path) -> Result<MasterKey, ConfigError> {
-    let variable = "RCSYNC_MASTER_KEY";
+    let variable = MASTER_KEY.name;
     match std::fs::read_to_string(path) {
         Ok(contents) => MasterKey::from_base64(contents.trim()).map_err(|e| {
             ConfigError::new(
@@ -443,7 +681,7 @@ mod tests {
         let settings = RawSettings {
             database_url: "postgres://rcsync:hunter2@db/rcsync".into(),
             master_key: Some("a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=".into()),
-            jwt_secret: Some("jwt-secret-value".into()),
+            jwt_secret: Some("jwt-secret-value-of-at-least-32-bytes".into()),
             ..RawSettings::defaults()
         };
         let shown = format!("{settings:?}");
@@ -462,6 +700,143 @@ mod tests {
         ] {
             assert!(!resolved.contains(secret), "{resolved}");
         }
+    }
+
+    #[test]
+    fn short_jwt_secrets_and_zero_durations_are_refused() {
+        let short = RawSettings {
+            jwt_secret: Some("x".repeat(MIN_JWT_SECRET_BYTES - 1)),
+            ..raw()
+        };
+        let err = short.resolve().unwrap_err();
+        assert_eq!(err.variable, "RCSYNC_JWT_SECRET", "{err}");
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+        let long_enough = RawSettings {
+            jwt_secret: Some("x".repeat(MIN_JWT_SECRET_BYTES)),
+            ..raw()
+        };
+        assert!(long_enough.resolve().is_ok());
+        for (settings, variable) in [
+            (
+                RawSettings {
+                    rc_deadline_secs: 0,
+                    ..raw()
+                },
+                "RCSYNC_RC_DEADLINE_SECS",
+            ),
+            (
+                RawSettings {
+                    request_body_timeout_secs: 0,
+                    ..raw()
+                },
+                "RCSYNC_REQUEST_BODY_TIMEOUT_SECS",
+            ),
+            (
+                RawSettings {
+                    rc_key_check_rate_limit: 0,
+                    ..raw()
+                },
+                "RCSYNC_RC_KEY_CHECK_RATE_LIMIT",
+            ),
+        ] {
+            assert_eq!(settings.resolve().unwrap_err().variable, variable);
+        }
+    }
+
+    fn flags(args: &[&str]) -> Flags {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            flags: Flags,
+        }
+        let args = std::iter::once("rcsync").chain(args.iter().copied());
+        Cli::try_parse_from(args).expect("flags parse").flags
+    }
+
+    fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn secrets_come_from_the_environment_or_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let jwt_file = dir.path().join("jwt");
+        std::fs::write(&jwt_file, "jwt-secret-from-a-file-of-32-bytes\n").unwrap();
+        let raw = flags(&[])
+            .into_raw(env_of(&[
+                (
+                    "RCSYNC_MASTER_KEY",
+                    "a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=",
+                ),
+                ("RCSYNC_JWT_SECRET_FILE", jwt_file.to_str().unwrap()),
+            ]))
+            .unwrap();
+        assert_eq!(
+            raw.master_key.as_deref(),
+            Some("a2tra2tra2tra2tra2tra2tra2tra2tra2tra2tra2s=")
+        );
+        assert_eq!(
+            raw.jwt_secret.as_deref(),
+            Some("jwt-secret-from-a-file-of-32-bytes"),
+            "the trailing newline is dropped"
+        );
+        assert_eq!(raw.database_url, DEFAULT_DATABASE_URL);
+
+        let both = flags(&[]).into_raw(env_of(&[
+            ("RCSYNC_JWT_SECRET", "a"),
+            ("RCSYNC_JWT_SECRET_FILE", "/b"),
+        ]));
+        assert_eq!(both.unwrap_err().variable, "RCSYNC_JWT_SECRET_FILE");
+        let missing = flags(&[])
+            .into_raw(env_of(&[("RCSYNC_MASTER_KEY_FILE", "/nonexistent/key")]))
+            .unwrap_err();
+        assert_eq!(missing.variable, "RCSYNC_MASTER_KEY_FILE");
+        assert!(
+            missing.to_string().contains("/nonexistent/key"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn secret_flags_are_refused() {
+        for (args, variable) in [
+            (&["--master-key", "k"][..], "--master-key"),
+            (&["--jwt-secret", "s"], "--jwt-secret"),
+            (
+                &["--database-url", "postgres://rcsync:hunter2@db/rcsync"],
+                "--database-url",
+            ),
+            (
+                &[
+                    "--database-url",
+                    "postgres://db/rcsync?user=u&password=hunter2",
+                ],
+                "--database-url",
+            ),
+        ] {
+            let err = flags(args).into_raw(env_of(&[])).unwrap_err();
+            assert_eq!(err.variable, variable, "{err}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let plain = flags(&["--database-url", "postgres://db/rcsync"])
+            .into_raw(env_of(&[(
+                "RCSYNC_DATABASE_URL",
+                "postgres://rcsync:hunter2@other/rcsync",
+            )]))
+            .unwrap();
+        assert_eq!(plain.database_url, "postgres://db/rcsync", "the flag wins");
+        let from_env = flags(&[])
+            .into_raw(env_of(&[(
+                "RCSYNC_DATABASE_URL",
+                "postgres://rcsync:hunter2@db/rcsync",
+            )]))
+            .unwrap();
+        assert_eq!(from_env.database_url, "postgres://rcsync:hunter2@db/rcsync");
     }
 
     #[test]

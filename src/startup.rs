@@ -4,14 +4,19 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
+use actix_web::http::KeepAlive;
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::jwt::JwtVerifier;
 use crate::auth::Authenticator;
 use crate::clock::SharedClock;
-use crate::config::{Settings, API_BODY_LIMIT, SHUTDOWN_GRACE};
-use crate::http::{self, PublicUrl};
+use crate::config::{
+    Settings, API_BODY_LIMIT, CLIENT_DISCONNECT_TIMEOUT, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE,
+    SHUTDOWN_GRACE,
+};
+use crate::http::{self, BodyTimeout, PublicUrl};
 use crate::jobs::JobRuntime;
 use crate::queue::JobQueue;
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
@@ -41,10 +46,12 @@ pub async fn open_store_with_clock(
 fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
     let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
     client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
+    client_config.key_check_rate_limit_per_min = settings.rc_key_check_rate_limit;
     let client = RevenueCatClient::new(client_config)?;
     Ok(Services {
         queue: JobQueue::new(&store),
-        sync: RevenueCatSync::new(store.clone(), client),
+        sync: RevenueCatSync::new(store.clone(), client)
+            .with_request_deadline(settings.rc_deadline),
         webhooks: WebhookReceiver::start(store.clone(), settings.jobs.follow_up_debounce),
         timings: settings.jobs.clone(),
         instance_id: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
@@ -149,9 +156,13 @@ fn http_server(
     let sync = web::Data::new(services.sync.clone());
     let webhooks = web::Data::new(services.webhooks.clone());
     let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
+    let body_timeout = BodyTimeout(settings.request_body_timeout);
     let server = HttpServer::new(move || {
         App::new()
+            // The last `wrap` runs first: every request is logged, then its body guarded.
+            .wrap(from_fn(http::guard_body))
             .wrap(TracingLogger::default())
+            .app_data(body_timeout)
             .app_data(http::json_config(API_BODY_LIMIT))
             .app_data(http::path_config())
             .app_data(http::query_config())
@@ -164,6 +175,11 @@ fn http_server(
             .configure(http::routes)
             .default_service(web::to(http::not_found))
     })
+    // Slow clients: the head within CLIENT_REQUEST_TIMEOUT, the body within the body timeout
+    // (guard_body), idle keep-alive connections closed after KEEP_ALIVE.
+    .client_request_timeout(CLIENT_REQUEST_TIMEOUT)
+    .client_disconnect_timeout(CLIENT_DISCONNECT_TIMEOUT)
+    .keep_alive(KeepAlive::Timeout(KEEP_ALIVE))
     .disable_signals()
     .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
     .listen(listener)?

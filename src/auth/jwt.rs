@@ -1,4 +1,5 @@
-//! UI-issued JWTs: HS256 with `RCSYNC_JWT_SECRET`, `exp` required, team roles in `teams`.
+//! UI-issued JWTs: HS256 with `RCSYNC_JWT_SECRET`, `exp` required, `nbf` honoured, team roles in
+//! `teams`.
 
 use std::collections::HashMap;
 
@@ -38,6 +39,8 @@ impl JwtVerifier {
     pub fn new(secret: &SecretString) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp"]);
+        // A token not valid yet (`nbf`) is refused like an expired one, with the same leeway.
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Self {
             key: DecodingKey::from_secret(secret.expose_secret().as_bytes()),

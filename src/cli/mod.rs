@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::config::RawSettings;
+use crate::config::{Flags, SECRETS_HELP};
 use crate::startup::Role;
 
 mod admin;
@@ -14,11 +14,13 @@ mod server;
     version,
     about = "RevenueCat webhook receiver and user-property sync service",
     long_about = "RevenueCat webhook receiver and user-property sync service.\n\n\
-        Every setting is a flag and an environment variable (RCSYNC_*). With no command, `serve` runs."
+        Every setting is a flag and an environment variable (RCSYNC_*), except secrets (below). \
+        With no command, `serve` runs.",
+    after_help = SECRETS_HELP
 )]
 pub struct Cli {
     #[command(flatten)]
-    pub settings: RawSettings,
+    pub settings: Flags,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -50,7 +52,10 @@ pub enum Command {
 
 /// Runs the parsed command; errors are printed by `main` as one line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let settings = cli.settings.resolve()?;
+    let settings = cli
+        .settings
+        .into_raw(|name| std::env::var_os(name))?
+        .resolve()?;
     crate::telemetry::init(settings.log_format);
     match cli.command.unwrap_or(Command::Serve { no_workers: false }) {
         Command::Serve { no_workers: false } => server::serve(settings, Role::ApiAndWorkers).await,

@@ -24,7 +24,35 @@ pub struct ConfigField {
     /// The value an integration has while its config does not set the field.
     #[serde(skip)]
     pub default: Option<&'static str>,
+    /// Checked locally, so a value the provider cannot accept is never sent to it.
+    #[serde(skip)]
+    pub shape: Option<TokenShape>,
 }
+
+/// The shape of a credential: a prefix, then letters, digits or underscores.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenShape {
+    pub prefix: &'static str,
+    /// Longest accepted value, prefix included.
+    pub max_len: usize,
+}
+
+impl TokenShape {
+    fn accepts(&self, value: &str) -> bool {
+        value.len() <= self.max_len
+            && value.strip_prefix(self.prefix).is_some_and(|rest| {
+                !rest.is_empty() && rest.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+    }
+}
+
+/// RevenueCat secret keys are `sk_` and a token of about 30 characters; four times that is
+/// room for any future format while keeping kilobyte-long values out of RevenueCat's headers
+/// (it answers 431 to those).
+const REVENUECAT_SECRET_KEY: TokenShape = TokenShape {
+    prefix: "sk_",
+    max_len: 128,
+};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +80,7 @@ const REVENUECAT_API_KEY: ConfigField = ConfigField {
     description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
     allowed_values: None,
     default: None,
+    shape: Some(REVENUECAT_SECRET_KEY),
 };
 
 /// Exact gross revenue costs one more RevenueCat call per synced user (`/purchases`), so a
@@ -65,6 +94,7 @@ const REVENUECAT_TRACK_REVENUE: ConfigField = ConfigField {
     description: "\"true\" (default) writes rc_total_revenue_usd, the exact gross of every subscription and one-time purchase, at one extra RevenueCat call per synced user. \"false\" never writes it and keeps syncs at the fewest calls.",
     allowed_values: Some(&["true", "false"]),
     default: Some("true"),
+    shape: None,
 };
 
 pub static PROVIDERS: &[ProviderDefinition] = &[ProviderDefinition {
@@ -140,6 +170,15 @@ pub enum ConfigError {
     InvalidCharacters(String),
     #[error("Config field '{field}' must be one of: {allowed}")]
     NotAllowed { field: String, allowed: String },
+    #[error(
+        "Config field '{field}' must be `{prefix}` followed by letters, digits or underscores, \
+         at most {max_len} characters in all"
+    )]
+    InvalidShape {
+        field: String,
+        prefix: &'static str,
+        max_len: usize,
+    },
     #[error("Missing required config field: {0}")]
     MissingField(&'static str),
     #[error("Config field '{0}' must not be empty")]
@@ -152,25 +191,38 @@ pub fn parse_config_input(
     provider: &ProviderDefinition,
     input: &Map<String, Value>,
 ) -> Result<IntegrationConfig, ConfigError> {
-    let mut values = BTreeMap::new();
+    // Which fields first, then their values: an unknown field is named whatever the order.
+    let mut fields = Vec::new();
     for (key, value) in input {
         if INTERNAL_CONFIG_KEYS.contains(&key.as_str()) {
             continue;
         }
-        let Some(field) = provider.config_fields.iter().find(|f| f.key == key) else {
-            return Err(ConfigError::UnknownField(key.clone()));
-        };
+        match provider.config_fields.iter().find(|f| f.key == key) {
+            Some(field) => fields.push((field, value)),
+            None => return Err(ConfigError::UnknownField(key.clone())),
+        }
+    }
+    let mut values = BTreeMap::new();
+    for (field, value) in fields {
+        let key = field.key;
         let Value::String(s) = value else {
-            return Err(ConfigError::NotAString(key.clone()));
+            return Err(ConfigError::NotAString(key.into()));
         };
         // Credentials travel in HTTP headers: printable ASCII only, no spaces.
         if !s.chars().all(|c| c.is_ascii_graphic()) {
-            return Err(ConfigError::InvalidCharacters(key.clone()));
+            return Err(ConfigError::InvalidCharacters(key.into()));
+        }
+        if let Some(shape) = field.shape.filter(|shape| !shape.accepts(s)) {
+            return Err(ConfigError::InvalidShape {
+                field: key.into(),
+                prefix: shape.prefix,
+                max_len: shape.max_len,
+            });
         }
         if let Some(allowed) = field.allowed_values {
             if !allowed.contains(&s.as_str()) {
                 return Err(ConfigError::NotAllowed {
-                    field: key.clone(),
+                    field: key.into(),
                     allowed: allowed
                         .iter()
                         .map(|value| format!("\"{value}\""))
@@ -179,7 +231,8 @@ pub fn parse_config_input(
                 });
             }
         }
-        values.insert(key.clone(), s.clone());
+
+        values.insert(key.to_owned(), s.clone());
     }
     Ok(IntegrationConfig(values))
 }
@@ -277,6 +330,35 @@ mod tests {
             "false",
             "not sensitive"
         );
+    }
+
+    #[test]
+    fn api_keys_must_look_like_revenuecat_secret_keys() {
+        let longest = format!("sk_{}", "a".repeat(125));
+        for good in ["sk_1", "sk_live_AbC123", longest.as_str()] {
+            assert!(
+                parse_config_input(rc(), &obj(json!({ "api_key": good }))).is_ok(),
+                "{good}"
+            );
+        }
+        let too_long = format!("sk_{}", "a".repeat(126));
+        for bad in [
+            "sk_",
+            "pk_abc",
+            "rk_abc",
+            "sk_a-b",
+            "sk_a.b",
+            "SK_abc",
+            too_long.as_str(),
+        ] {
+            assert!(
+                matches!(
+                    parse_config_input(rc(), &obj(json!({ "api_key": bad }))),
+                    Err(ConfigError::InvalidShape { .. })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

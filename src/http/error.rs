@@ -2,6 +2,7 @@
 //! failure is `{"error": "..."}` with the right status. Server faults answer an opaque 500 and
 //! log the full cause chain.
 
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
@@ -48,6 +49,12 @@ pub enum ApiError {
     /// answered this way).
     #[error("{0}")]
     Busy(String),
+    /// The client did not send its request body in time.
+    #[error("{0}")]
+    RequestTimeout(String),
+    /// An upstream (RevenueCat) did not answer within the request's deadline.
+    #[error("{0}")]
+    GatewayTimeout(String),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
@@ -125,7 +132,21 @@ impl From<SyncError> for ApiError {
                 source.status(),
                 source.message(),
             ),
+            SyncError::DeadlineExceeded(_) => ApiError::GatewayTimeout(err.to_string()),
             SyncError::Store(e) => e.into(),
+        }
+    }
+}
+
+/// A request body that could not be read: too slow (the body deadline), too large, or broken.
+impl From<PayloadError> for ApiError {
+    fn from(err: PayloadError) -> Self {
+        match err {
+            PayloadError::Io(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                ApiError::RequestTimeout(e.to_string())
+            }
+            PayloadError::Overflow => ApiError::PayloadTooLarge("Request body is too large".into()),
+            other => ApiError::BadRequest(format!("Could not read body: {other}")),
         }
     }
 }
@@ -182,6 +203,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway { .. } => StatusCode::BAD_GATEWAY,
             ApiError::ServiceUnavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ApiError::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

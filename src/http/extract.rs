@@ -48,6 +48,7 @@ fn json_error(err: JsonPayloadError) -> ApiError {
         JsonPayloadError::Deserialize(e) => {
             ApiError::BadRequest(format!("Invalid request body: {e}"))
         }
+        JsonPayloadError::Payload(e) => e.into(),
         other => ApiError::BadRequest(format!("Invalid request body: {other}")),
     }
 }

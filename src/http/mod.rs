@@ -3,6 +3,7 @@
 
 use actix_web::web;
 
+mod body_guard;
 pub mod error;
 mod extract;
 mod health;
@@ -11,6 +12,7 @@ mod sync;
 mod users;
 mod webhooks;
 
+pub use body_guard::{guard_body, BodyTimeout};
 pub use error::ApiError;
 pub use extract::{json_config, not_found, path_config, query_config};
 pub use integrations::PublicUrl;

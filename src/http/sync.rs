@@ -25,7 +25,9 @@ pub async fn sync_user(
         Permission::IntegrationsWrite,
     )
     .await?;
-    let synced = sync.sync_user(&project_id, &user_id).await?;
+    let synced = sync
+        .sync_user_within_deadline(&project_id, &user_id)
+        .await?;
     let properties: BTreeMap<&str, &str> = synced
         .patch
         .iter()

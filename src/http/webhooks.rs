@@ -43,7 +43,7 @@ async fn read_body(req: &HttpRequest, payload: &mut web::Payload) -> Result<Vec<
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(WEBHOOK_BODY_LIMIT));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Could not read body: {e}")))?;
+        let chunk = chunk.map_err(ApiError::from)?;
         if body.len() + chunk.len() > WEBHOOK_BODY_LIMIT {
             return Err(too_large());
         }

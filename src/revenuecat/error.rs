@@ -1,7 +1,8 @@
 //! Errors of the RevenueCat client.
 
-/// Why a RevenueCat call failed (after the retries the policy allows).
-#[derive(Debug, thiserror::Error)]
+/// Why a RevenueCat call failed (after the retries the policy allows). `Clone` so callers that
+/// shared one single-flight fetch each get its error.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RevenueCatError {
     /// 401/403: the key is wrong, revoked, or lacks a permission. Callers answer 400
     /// "RevenueCat rejected the API key: {message}".

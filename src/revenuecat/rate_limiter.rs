@@ -3,11 +3,17 @@
 //! RevenueCat limits each API key per *rate-limiting domain* (Customer Information 480/min,
 //! Project Configuration 60/min). Every caller in the process — full syncs, single-user syncs,
 //! webhook-triggered resyncs — shares one pacer per (key, domain), so together they stay inside
-//! the budget instead of each one believing it owns it.
+//! the budget instead of each one believing it owns it. Checking a key rcsync has not seen
+//! (integration create/PATCH) also passes one process-wide pacer, so a stream of made-up keys
+//! cannot make rcsync an unpaced client of RevenueCat.
 //!
 //! Pacing is GCRA: requests are spaced `60s / limit` apart with a small burst allowance. A 429
 //! calls [`RateLimiter::penalize`], which pushes *every* waiting and future caller of that
 //! key+domain past the `Retry-After`, so one rejection slows the whole process down.
+//!
+//! A pacer idle long enough to be indistinguishable from a fresh one (no caller waiting, no
+//! penalty running, no slot handed out in the future) is dropped, so the registry holds only
+//! the keys in use, not every key ever seen.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,6 +52,8 @@ impl DomainLimit {
 pub struct RateLimits {
     pub customer_information: DomainLimit,
     pub project_configuration: DomainLimit,
+    /// rcsync's own budget for checking keys it has not verified yet, all keys together.
+    pub key_checks: DomainLimit,
 }
 
 impl Default for RateLimits {
@@ -56,7 +64,9 @@ impl Default for RateLimits {
 
 impl RateLimits {
     /// RevenueCat's published per-key budgets (the one place these numbers are written), with
-    /// the small bursts rcsync allows itself after an idle period.
+    /// the small bursts rcsync allows itself after an idle period, and rcsync's key-check
+    /// budget: creating or rotating a key is rare, so 30 a minute serves every tenant while a
+    /// loop of made-up keys costs RevenueCat one call every 2 s at most.
     pub const REVENUECAT: RateLimits = RateLimits {
         customer_information: DomainLimit {
             per_minute: 480,
@@ -65,6 +75,10 @@ impl RateLimits {
         project_configuration: DomainLimit {
             per_minute: 60,
             burst: 2,
+        },
+        key_checks: DomainLimit {
+            per_minute: 30,
+            burst: 5,
         },
     };
 
@@ -82,8 +96,6 @@ struct PacerState {
     next_slot: Instant,
     /// No request may start before this (set by a 429).
     blocked_until: Instant,
-    /// Bumped by every penalty so sleepers notice they must re-queue.
-    penalties: u64,
 }
 
 /// Spacing for one (key, domain).
@@ -93,6 +105,8 @@ pub struct Pacer {
     /// Burst tolerance: how far ahead of `next_slot` a request may start.
     tolerance: Duration,
     state: Mutex<PacerState>,
+    /// Callers wait for their turn here, in arrival order (tokio's mutex is fair).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl Pacer {
@@ -105,8 +119,8 @@ impl Pacer {
             state: Mutex::new(PacerState {
                 next_slot: now,
                 blocked_until: now,
-                penalties: 0,
             }),
+            turn: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -117,26 +131,26 @@ impl Pacer {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Waits for this caller's turn. Turns are reserved in call order, so callers are served
-    /// fairly and the lock is never held across an await.
+    /// Waits for this caller's turn. Callers are served in arrival order, and a slot is taken
+    /// only once the wait is over: a caller that gives up (its future dropped because its
+    /// client went away or its deadline passed) leaves no reservation behind to delay the ones
+    /// after it.
     pub async fn acquire(&self) {
+        let _turn = self.turn.lock().await;
         loop {
-            let (start_at, penalties_seen) = {
-                let mut state = self.lock();
-                let now = Instant::now();
-                let slot = state.next_slot.max(now).max(state.blocked_until);
-                let earliest = slot.checked_sub(self.tolerance).unwrap_or(now);
-                let start_at = earliest.max(now).max(state.blocked_until);
-                state.next_slot = slot + self.interval;
-                (start_at, state.penalties)
+            let earliest = {
+                let state = self.lock();
+                let paced = state.next_slot.checked_sub(self.tolerance);
+                paced.map_or(state.blocked_until, |paced| paced.max(state.blocked_until))
             };
-            tokio::time::sleep_until(start_at).await;
-            let state = self.lock();
-            if state.penalties == penalties_seen || Instant::now() >= state.blocked_until {
-                return;
+            if earliest <= Instant::now() {
+                break;
             }
-            // A 429 arrived while we slept: queue again behind the penalty.
+            // Re-read the state after sleeping: a 429 may have pushed `blocked_until` further.
+            tokio::time::sleep_until(earliest).await;
         }
+        let mut state = self.lock();
+        state.next_slot = state.next_slot.max(Instant::now()) + self.interval;
     }
 
     /// Blocks every caller for `retry_after` and restarts pacing after it (no burst on
@@ -146,22 +160,59 @@ impl Pacer {
         let until = Instant::now() + retry_after;
         state.blocked_until = state.blocked_until.max(until);
         state.next_slot = state.next_slot.max(state.blocked_until + self.tolerance);
-        state.penalties += 1;
+    }
+
+    /// Whether a fresh pacer would behave exactly like this one from now on.
+    fn is_idle(&self, now: Instant) -> bool {
+        let state = self.lock();
+        state.next_slot <= now && state.blocked_until <= now
+    }
+}
+
+/// Pacers by key fingerprint and domain.
+#[derive(Debug, Default)]
+struct Registry {
+    pacers: HashMap<(KeyFingerprint, RateLimitDomain), Arc<Pacer>>,
+    /// Idle pacers are swept when the registry grows past this (amortised: it doubles).
+    sweep_at: usize,
+}
+
+/// The registry never sweeps below this many pacers.
+const MIN_SWEEP_AT: usize = 64;
+
+impl Registry {
+    fn sweep_idle(&mut self) {
+        let now = Instant::now();
+        // Only the registry holds an idle pacer: a caller inside `acquire` holds a clone.
+        self.pacers
+            .retain(|_, pacer| Arc::strong_count(pacer) > 1 || !pacer.is_idle(now));
+        self.sweep_at = MIN_SWEEP_AT.max(self.pacers.len() * 2);
     }
 }
 
 /// Registry of pacers, keyed by a SHA-256 fingerprint of the API key (never the key itself).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RateLimiter {
     limits: RateLimits,
-    pacers: Mutex<HashMap<(KeyFingerprint, RateLimitDomain), Arc<Pacer>>>,
+    registry: Mutex<Registry>,
+    key_checks: Pacer,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self::new(RateLimits::default())
+    }
 }
 
 impl RateLimiter {
     pub fn new(limits: RateLimits) -> Self {
         Self {
             limits,
-            pacers: Mutex::new(HashMap::new()),
+            registry: Mutex::new(Registry {
+                pacers: HashMap::new(),
+                sweep_at: MIN_SWEEP_AT,
+            }),
+            key_checks: Pacer::new(limits.key_checks),
         }
     }
 
@@ -171,18 +222,38 @@ impl RateLimiter {
 
     /// The shared pacer of a key and domain (created on first use).
     pub fn pacer(&self, key: &SecretString, domain: RateLimitDomain) -> Arc<Pacer> {
-        let mut pacers = self
-            .pacers
+        let mut registry = self
+            .registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        pacers
-            .entry((KeyFingerprint::of(key), domain))
-            .or_insert_with(|| Arc::new(Pacer::new(self.limits.for_domain(domain))))
-            .clone()
+        let id = (KeyFingerprint::of(key), domain);
+        if let Some(pacer) = registry.pacers.get(&id) {
+            return pacer.clone();
+        }
+        let pacer = Arc::new(Pacer::new(self.limits.for_domain(domain)));
+        registry.pacers.insert(id, pacer.clone());
+        if registry.pacers.len() > registry.sweep_at {
+            registry.sweep_idle();
+        }
+        pacer
+    }
+
+    /// How many (key, domain) pacers the registry holds.
+    pub fn pacer_count(&self) -> usize {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pacers
+            .len()
     }
 
     pub async fn acquire(&self, key: &SecretString, domain: RateLimitDomain) {
         self.pacer(key, domain).acquire().await;
+    }
+
+    /// The process-wide turn of a key check (before the key's own pacer).
+    pub async fn acquire_key_check(&self) {
+        self.key_checks.acquire().await;
     }
 
     pub fn penalize(&self, key: &SecretString, domain: RateLimitDomain, retry_after: Duration) {
@@ -200,6 +271,10 @@ mod tests {
             project_configuration: DomainLimit {
                 per_minute: 60,
                 burst: 1,
+            },
+            key_checks: DomainLimit {
+                per_minute: 60,
+                burst: 2,
             },
         }
     }
@@ -340,6 +415,88 @@ mod tests {
         );
         let done_at = waiter.await.unwrap();
         assert!(done_at.duration_since(started) >= Duration::from_millis(600));
+    }
+
+    // Paused time from here on: tokio advances the clock only when every task waits, so the
+    // assertions on elapsed time are exact, not races.
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_pacers_are_dropped_but_penalized_and_reserved_ones_stay() {
+        // 60/min with burst 1: every acquire reserves the next second.
+        let limiter = RateLimiter::new(limits(60, 1));
+        let domain = RateLimitDomain::CustomerInformation;
+        let penalized = key("sk_penalized");
+        let reserved = key("sk_reserved");
+        limiter.penalize(&penalized, domain, Duration::from_secs(600));
+        for i in 0..1000 {
+            limiter
+                .acquire(&key(&format!("sk_random_{i}")), domain)
+                .await;
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+        limiter.acquire(&reserved, domain).await;
+        // Growing past the sweep threshold drops every pacer a fresh one would replace.
+        for i in 0..MIN_SWEEP_AT {
+            limiter
+                .acquire(&key(&format!("sk_later_{i}")), domain)
+                .await;
+        }
+        let count = limiter.pacer_count();
+        assert!(
+            count <= MIN_SWEEP_AT + 2,
+            "{count} pacers after 1000 idle keys"
+        );
+        // The penalty and the reservation survived the sweep: a fresh pacer would let both
+        // callers through at once.
+        let started = Instant::now();
+        limiter.acquire(&reserved, domain).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(1),
+            "reservation kept"
+        );
+        limiter.acquire(&penalized, domain).await;
+        assert_eq!(started.elapsed(), Duration::from_secs(598), "penalty kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn cancelled_waiters_leave_no_reservation_behind() {
+        // 60/min, no burst: one slot per second.
+        let limiter = Arc::new(RateLimiter::new(limits(60, 1)));
+        let shared = key("sk_burst");
+        let domain = RateLimitDomain::CustomerInformation;
+        limiter.acquire(&shared, domain).await;
+        // 100 callers give up after half a second, long before their turns would come.
+        let aborted: Vec<_> = (0..100)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    tokio::time::timeout(
+                        Duration::from_millis(500),
+                        limiter.acquire(&key("sk_burst"), RateLimitDomain::CustomerInformation),
+                    )
+                    .await
+                })
+            })
+            .collect();
+        for task in aborted {
+            assert!(task.await.unwrap().is_err(), "every waiter timed out");
+        }
+        // The next caller gets the slot after the last one actually taken, not 100 s later.
+        let started = Instant::now();
+        limiter.acquire(&shared, domain).await;
+        assert_eq!(started.elapsed(), Duration::from_millis(500));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn key_checks_share_one_budget_across_keys() {
+        // 60/min with burst 2: two checks at once, then one a second, whatever the key.
+        let limiter = RateLimiter::new(limits(60_000, 4));
+        let started = Instant::now();
+        for _ in 0..5 {
+            limiter.acquire_key_check().await;
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
     }
 
     #[test]

@@ -66,7 +66,7 @@ async fn verify_credentials(
         return Ok(None);
     }
     let key = SecretString::from(config.get("api_key").unwrap_or_default().to_owned());
-    match sync.resolve_project(&key).await {
+    match sync.verify_key(&key).await {
         Ok(project) => Ok(Some(project)),
         Err(SyncError::KeyRejected { message, .. }) => {
             Err(IntegrationError::CredentialsRejected(message))

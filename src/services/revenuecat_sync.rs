@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::config::DEFAULT_RC_DEADLINE;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::{Integration, REVENUECAT};
 use crate::revenuecat::{
-    map_customer, Catalog, FetchPlan, KeyFingerprint, PropertyPatch, RevenueCatClient,
-    RevenueCatError,
+    map_customer, Catalog, CustomerData, FetchPlan, KeyFingerprint, PropertyPatch,
+    RevenueCatClient, RevenueCatError,
 };
 use crate::services::ttl_cache::TtlCache;
 use crate::store::users::{ChangeOutcome, ChangeRule, PropertyChange, UserChange};
@@ -19,12 +20,16 @@ use crate::store::{retry_transient_once, Store, StoreError};
 /// Entitlements and products change rarely and cost the 60/min Project Configuration budget:
 /// one fetch per project per TTL serves every sync in between.
 const CATALOG_TTL: Duration = Duration::from_secs(300);
-/// How many times a sync fetches again when a webhook event landed on the user while RevenueCat
-/// was being asked (the compare-and-set refused the write).
-const FETCH_ATTEMPTS: usize = 3;
 /// A verified key's project is remembered briefly, so a burst of creates/PATCHes with one
 /// key spends one Project Configuration call rather than one each.
 const KEY_PROJECT_TTL: Duration = Duration::from_secs(60);
+/// Size caps of the two caches. A catalog is a few KiB per project; old integration revisions
+/// age out with the TTL and, beyond the cap, before it.
+const MAX_CACHED_CATALOGS: u64 = 2_000;
+const MAX_CACHED_KEY_PROJECTS: u64 = 10_000;
+/// How many times a sync fetches again when a webhook event landed on the user while RevenueCat
+/// was being asked (the compare-and-set refused the write).
+const FETCH_ATTEMPTS: usize = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
@@ -42,6 +47,9 @@ pub enum SyncError {
     },
     #[error("RevenueCat API error: {0}")]
     Upstream(#[source] RevenueCatError),
+    /// A waiting caller's deadline passed (RevenueCat slow, or rate limiting this key).
+    #[error("RevenueCat did not answer within {} s; try again later", .0.as_secs())]
+    DeadlineExceeded(Duration),
     /// Webhook events kept landing on the user while RevenueCat was asked; nothing was written.
     #[error("The user changed during every sync attempt; retry later")]
     ConcurrentChanges,
@@ -79,7 +87,10 @@ pub struct RevenueCatSync {
     /// Keyed by integration, revision and RevenueCat project: a rotated key may point at a
     /// different project.
     catalogs: Arc<TtlCache<String, Arc<Catalog>>>,
-    key_projects: Arc<TtlCache<KeyFingerprint, String>>,
+    /// `None`: the key works but reaches no project.
+    key_projects: Arc<TtlCache<KeyFingerprint, Option<String>>>,
+    /// How long a caller that is waiting (an HTTP request) gives RevenueCat.
+    request_deadline: Duration,
 }
 
 impl RevenueCatSync {
@@ -87,31 +98,50 @@ impl RevenueCatSync {
         Self {
             store,
             client,
-            catalogs: Arc::new(TtlCache::new(CATALOG_TTL)),
-            key_projects: Arc::new(TtlCache::new(KEY_PROJECT_TTL)),
+            catalogs: Arc::new(TtlCache::new(CATALOG_TTL, MAX_CACHED_CATALOGS)),
+            key_projects: Arc::new(TtlCache::new(KEY_PROJECT_TTL, MAX_CACHED_KEY_PROJECTS)),
+            request_deadline: DEFAULT_RC_DEADLINE,
         }
+    }
+
+    pub fn with_request_deadline(mut self, deadline: Duration) -> Self {
+        self.request_deadline = deadline;
+        self
     }
 
     pub fn client(&self) -> &RevenueCatClient {
         &self.client
     }
 
-    /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped).
+    /// How many entries the two caches hold.
+    pub async fn cache_sizes(&self) -> CacheSizes {
+        CacheSizes {
+            catalogs: self.catalogs.entry_count().await,
+            key_projects: self.key_projects.entry_count().await,
+        }
+    }
+
+    /// The RevenueCat project of a key that is about to be stored, within the deadline.
+    pub async fn verify_key(&self, api_key: &SecretString) -> Result<String, SyncError> {
+        self.within(Some(self.request_deadline), self.resolve_project(api_key))
+            .await
+    }
+
+    /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped), cached;
+    /// any deadline is the caller's.
     pub async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
-        self.key_projects
+        let project = self
+            .key_projects
             .get_or_fetch(KeyFingerprint::of(api_key), || async {
-                self.client
-                    .list_projects(api_key)
-                    .await?
-                    .into_iter()
-                    .next()
-                    .map(|p| p.id)
-                    .ok_or_else(|| SyncError::KeyRejected {
-                        status: None,
-                        message: "the key has access to no project".into(),
-                    })
+                let projects = self.client.verify_key(api_key).await?;
+                Ok::<_, RevenueCatError>(projects.into_iter().next().map(|p| p.id))
             })
             .await
+            .map_err(SyncError::from)?;
+        project.ok_or_else(|| SyncError::KeyRejected {
+            status: None,
+            message: "the key has access to no project".into(),
+        })
     }
 
     /// The enabled RevenueCat integration of a project, with its key and RevenueCat project.
@@ -149,21 +179,42 @@ impl RevenueCatSync {
                     .client
                     .fetch_catalog(&connection.api_key, &connection.rc_project)
                     .await?;
-                Ok(Arc::new(catalog))
+                Ok::<_, RevenueCatError>(Arc::new(catalog))
             })
             .await
+            .map_err(SyncError::from)
     }
 
-    /// Fetches one user from RevenueCat and merges the mapped `rc_*` properties onto them.
-    ///
-    /// Never older over newer: the write is a compare-and-set on the user's ordering marker as
-    /// it was before RevenueCat was asked, so a webhook event applied meanwhile is not
-    /// overwritten (the sync asks again instead), and the marker — RevenueCat's event time —
-    /// is never stamped with ours.
+    /// Fetches one user from RevenueCat and merges the mapped `rc_*` properties onto them
+    /// (background resyncs: no deadline of their own).
     pub async fn sync_user(
         &self,
         project_id: &str,
         user_id: &str,
+    ) -> Result<SyncedUser, SyncError> {
+        self.sync(project_id, user_id, None).await
+    }
+
+    /// [`Self::sync_user`] for the HTTP route: asking RevenueCat gets the request deadline;
+    /// the write that follows is not cut.
+    pub async fn sync_user_within_deadline(
+        &self,
+        project_id: &str,
+        user_id: &str,
+    ) -> Result<SyncedUser, SyncError> {
+        self.sync(project_id, user_id, Some(self.request_deadline))
+            .await
+    }
+
+    /// Never older over newer: the write is a compare-and-set on the user's ordering marker as
+    /// it was before RevenueCat was asked, so a webhook event applied meanwhile is not
+    /// overwritten (the sync asks again instead), and the marker — RevenueCat's event time —
+    /// is never stamped with ours.
+    async fn sync(
+        &self,
+        project_id: &str,
+        user_id: &str,
+        deadline: Option<Duration>,
     ) -> Result<SyncedUser, SyncError> {
         if is_anonymous_id(user_id) {
             return Err(SyncError::AnonymousUser);
@@ -171,16 +222,21 @@ impl RevenueCatSync {
         if !is_customer_id(user_id) {
             return Err(SyncError::SubscriberNotFound);
         }
-        let connection = self.connection(project_id).await?;
-        let catalog = self.catalog(&connection).await?;
+        let started = tokio::time::Instant::now();
+        let remaining = || deadline.map(|d| d.saturating_sub(started.elapsed()));
+        let (connection, catalog) = self
+            .within(remaining(), async {
+                let connection = self.connection(project_id).await?;
+                let catalog = self.catalog(&connection).await?;
+                Ok((connection, catalog))
+            })
+            .await?;
         let plan = FetchPlan::new(connection.integration.config.track_revenue());
         for _ in 0..FETCH_ATTEMPTS {
             let marker = self.store.event_marker(project_id, user_id).await?;
             let data = self
-                .client
-                .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id, plan)
-                .await?
-                .ok_or(SyncError::SubscriberNotFound)?;
+                .within(remaining(), self.fetch(&connection, user_id, plan))
+                .await?;
             let patch = map_customer(&data, &catalog);
             let change = UserChange {
                 user_id,
@@ -199,6 +255,33 @@ impl RevenueCatSync {
             tracing::debug!(%user_id, "a webhook event landed during the sync; fetching again");
         }
         Err(SyncError::ConcurrentChanges)
+    }
+
+    /// `work` within `deadline` when there is one. Past it the work is dropped, which also
+    /// gives up its place in the pacers.
+    async fn within<T>(
+        &self,
+        deadline: Option<Duration>,
+        work: impl std::future::Future<Output = Result<T, SyncError>>,
+    ) -> Result<T, SyncError> {
+        match deadline {
+            Some(deadline) => tokio::time::timeout(deadline, work)
+                .await
+                .map_err(|_| SyncError::DeadlineExceeded(self.request_deadline))?,
+            None => work.await,
+        }
+    }
+
+    async fn fetch(
+        &self,
+        connection: &Connection,
+        user_id: &str,
+        plan: FetchPlan,
+    ) -> Result<CustomerData, SyncError> {
+        self.client
+            .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id, plan)
+            .await?
+            .ok_or(SyncError::SubscriberNotFound)
     }
 
     async fn write_change(
@@ -244,4 +327,11 @@ struct Connection {
     integration: Integration,
     api_key: SecretString,
     rc_project: String,
+}
+
+/// Entry counts of [`RevenueCatSync`]'s caches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSizes {
+    pub catalogs: u64,
+    pub key_projects: u64,
 }

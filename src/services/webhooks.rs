@@ -349,7 +349,11 @@ async fn run_writer(
         let events: Vec<NewEvent<'_>> = batch.iter().map(|p| p.event.as_new()).collect();
         let started = std::time::Instant::now();
         let results = commit_batch(&store, &events, follow_up_delay_ms).await;
-        tracing::debug!(events = events.len(), elapsed_us = started.elapsed().as_micros() as u64, "webhook batch committed");
+        tracing::debug!(
+            events = events.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "webhook batch committed"
+        );
         for (pending, result) in batch.into_iter().zip(results) {
             if let Ok(EventOutcome::Recorded(status)) = &result {
                 tracing::debug!(event_id = %pending.event.event_id, status = status.as_str(), "webhook event recorded");

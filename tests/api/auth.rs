@@ -1,7 +1,7 @@
 use rcsync::domain::permission::Permission;
 use serde_json::json;
 
-use crate::helpers::{in_one_hour, jwt, spawn_app, status_json};
+use crate::helpers::{in_one_hour, jwt, spawn_app, status_json, JWT_SECRET};
 
 #[tokio::test]
 async fn missing_or_garbled_credentials_are_401() {
@@ -174,6 +174,28 @@ async fn expired_unsigned_or_exp_less_jwts_are_401() {
             .await
             .unwrap();
         assert_eq!(response.status(), 401);
+    }
+}
+
+#[tokio::test]
+async fn a_jwt_is_401_before_its_nbf_and_accepted_after_it() {
+    let app = spawn_app().await;
+    let url = app.project_url("/integrations");
+    let signed = |nbf: i64| {
+        let claims = json!({"teams": [{"id": app.team_id, "role": "owner"}],
+                            "exp": in_one_hour(), "nbf": nbf});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+        )
+        .unwrap()
+    };
+    let now = chrono::Utc::now().timestamp();
+    // Beyond the 30 s leeway in either direction.
+    for (nbf, expected) in [(now + 600, 401), (now - 600, 200)] {
+        let response = app.client.get(&url).bearer_auth(signed(nbf)).send().await;
+        assert_eq!(response.unwrap().status(), expected, "nbf {nbf}, now {now}");
     }
 }
 

@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::helpers::{TestDatabase, TEST_MASTER_KEY};
+use crate::helpers::{in_one_hour, jwt, TestDatabase, JWT_SECRET, TEST_MASTER_KEY};
 
 fn rcsync(db: &TestDatabase, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rcsync"));
@@ -202,4 +202,191 @@ async fn bad_configuration_fails_with_one_line_naming_the_variable() {
         stderr.contains("RCSYNC_MASTER_KEY") && stderr.contains("required"),
         "{stderr}"
     );
+}
+
+/// `rcsync` with nothing but `PATH`, a quiet log and `env`, run in the test's directory (so a
+/// setting that is ignored cannot touch a database elsewhere).
+fn bare_rcsync(db: &TestDatabase, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rcsync"))
+        .args(args)
+        .current_dir(db.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run rcsync")
+}
+
+/// Asserts a failed start with one `error: …` line, and returns it.
+fn one_error_line(output: &Output) -> String {
+    assert!(!output.status.success(), "expected a failure");
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn help_says_secrets_come_from_the_environment_or_files_never_flags() {
+    let db = TestDatabase::create().await;
+    let output = bare_rcsync(&db, &["--help"], &[]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "RCSYNC_MASTER_KEY_FILE",
+        "RCSYNC_JWT_SECRET_FILE",
+        "RCSYNC_DATABASE_URL_FILE",
+        "never from a flag",
+        "--database-url",
+    ] {
+        assert!(help.contains(expected), "{expected} missing from:\n{help}");
+    }
+    for removed in ["--master-key", "--jwt-secret"] {
+        assert!(!help.contains(removed), "{removed} still offered:\n{help}");
+    }
+}
+
+#[tokio::test]
+async fn secret_flag_values_are_refused_with_one_line() {
+    let db = TestDatabase::create().await;
+    let refused: [(&[&str], &str); 3] = [
+        (
+            &["--master-key", TEST_MASTER_KEY, "migrate"],
+            "RCSYNC_MASTER_KEY_FILE",
+        ),
+        (
+            &[
+                "--jwt-secret",
+                "a-secret-of-more-than-thirty-two-bytes",
+                "migrate",
+            ],
+            "RCSYNC_JWT_SECRET_FILE",
+        ),
+        (
+            &[
+                "--database-url",
+                "postgres://rcsync:hunter2@127.0.0.1/none",
+                "migrate",
+            ],
+            "RCSYNC_DATABASE_URL_FILE",
+        ),
+    ];
+    for (args, remedy) in refused {
+        let line = one_error_line(&bare_rcsync(&db, args, &[]));
+        assert!(line.contains(args[0]) && line.contains(remedy), "{line}");
+        assert!(
+            !line.contains("hunter2") && !line.contains(TEST_MASTER_KEY),
+            "{line}"
+        );
+    }
+    assert!(
+        !db.dir.path().join("rcsync.db").exists(),
+        "nothing ran with a refused flag"
+    );
+    // A URL without a password is fine as a flag.
+    let sqlite = format!(
+        "sqlite://{}?mode=rwc",
+        db.dir.path().join("flag.db").display()
+    );
+    let output = bare_rcsync(&db, &["--database-url", &sqlite, "migrate"], &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn secrets_are_read_from_the_files_their_file_variables_name() {
+    let db = TestDatabase::create().await;
+    let secrets = db.dir.path().join("secrets");
+    std::fs::create_dir(&secrets).unwrap();
+    let write = |name: &str, value: &str| {
+        let path = secrets.join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        path.display().to_string()
+    };
+    let env_files = [
+        ("RCSYNC_DATABASE_URL_FILE", write("database_url", &db.url)),
+        (
+            "RCSYNC_MASTER_KEY_FILE",
+            write("master_key", TEST_MASTER_KEY),
+        ),
+        ("RCSYNC_JWT_SECRET_FILE", write("jwt_secret", JWT_SECRET)),
+    ];
+    let env: Vec<(&str, &str)> = env_files.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let output = bare_rcsync(
+        &db,
+        &["bootstrap", "--team-name", "Files", "--project-name", "App"],
+        &env,
+    );
+    let created = stdout_json(&output);
+    assert!(
+        !db.dir.path().join("rcsync.key").exists(),
+        "the master key came from its file, none was generated"
+    );
+
+    let fake = fake_revenuecat::FakeRevenueCat::start(Default::default()).unwrap();
+    let (_server, base) = crate::process::start_serve(&db, &fake, 1, &env).await;
+    let token = jwt(
+        serde_json::json!([{"id": created["team_id"], "role": "member"}]),
+        Some(in_one_hour()),
+    );
+    let response = reqwest::Client::new()
+        .get(format!(
+            "{base}/v1/projects/{}/integrations",
+            created["project_id"].as_str().unwrap()
+        ))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "the JWT secret and the database came from their files"
+    );
+}
+
+#[tokio::test]
+async fn bad_secrets_fail_at_start_with_one_line_naming_the_variable() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    // (environment, variable named, reason given)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+    let cases: [Case; 4] = [
+        (
+            &[("RCSYNC_JWT_SECRET", "only-26-bytes-0123456789ab")],
+            "RCSYNC_JWT_SECRET",
+            "at least 32 bytes",
+        ),
+        (
+            &[("RCSYNC_JWT_SECRET_FILE", "/nonexistent/jwt_secret")],
+            "RCSYNC_JWT_SECRET_FILE",
+            "cannot read /nonexistent/jwt_secret",
+        ),
+        (
+            &[("RCSYNC_MASTER_KEY_FILE", "/nonexistent/master_key")],
+            "RCSYNC_MASTER_KEY_FILE",
+            "cannot read /nonexistent/master_key",
+        ),
+        (
+            &[
+                ("RCSYNC_MASTER_KEY", TEST_MASTER_KEY),
+                ("RCSYNC_MASTER_KEY_FILE", "/run/secrets/master_key"),
+            ],
+            "RCSYNC_MASTER_KEY_FILE",
+            "not both",
+        ),
+    ];
+    for (env, variable, reason) in cases {
+        let mut env = env.to_vec();
+        env.push(("RCSYNC_DATABASE_URL", url));
+        let line = one_error_line(&bare_rcsync(&db, &["migrate"], &env));
+        assert!(
+            line.starts_with(&format!("error: {variable}: ")) && line.contains(reason),
+            "{line}"
+        );
+    }
 }

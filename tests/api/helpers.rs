@@ -9,6 +9,7 @@ use jsonwebtoken::{encode, EncodingKey, Header};
 use rcsync::auth::api_key::generate_api_key;
 use rcsync::config::RawSettings;
 use rcsync::domain::permission::Permission;
+use rcsync::services::Services;
 use rcsync::startup::{open_store, Application, Role};
 use rcsync::store::tenancy::NewApiKey;
 use rcsync::store::Store;
@@ -16,7 +17,8 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use sqlx::Connection;
 
-pub const JWT_SECRET: &str = "test-jwt-secret-0123456789";
+/// At least 32 bytes, as rcsync requires.
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdefghijklmnop";
 pub const TEST_MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
 /// A fresh database for one test: its URL, and the temp dir that must outlive it.
@@ -75,6 +77,8 @@ pub struct TestApp {
     pub fake: FakeRevenueCat,
     pub client: reqwest::Client,
     pub store: Store,
+    /// The app's own services, to read what HTTP does not show (cache and pacer sizes).
+    pub services: Services,
     pub db: TestDatabase,
     pub team_id: String,
     pub project_id: String,
@@ -138,6 +142,7 @@ async fn spawn(
     let app = Application::build_with(settings, store.clone(), listener, role)
         .await
         .expect("build app");
+    let services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
 
     let team_id = uuid::Uuid::new_v4().to_string();
@@ -152,6 +157,7 @@ async fn spawn(
         fake,
         client: reqwest::Client::new(),
         store,
+        services,
         db,
         team_id: team_id.clone(),
         project_id,

@@ -152,6 +152,54 @@ async fn invalid_create_requests_are_400_with_a_reason() {
 }
 
 #[tokio::test]
+async fn a_key_that_cannot_be_a_revenuecat_secret_key_is_400_without_calling_revenuecat() {
+    let app = spawn_app().await;
+    let kilobytes = format!("sk_{}", "a".repeat(8 * 1024));
+    let bad_keys = [
+        kilobytes.as_str(),
+        "pk_public_app_key",
+        "appl_AbCdEf",
+        "sk_",
+        "sk_with-dash",
+    ];
+    for key in bad_keys {
+        let (status, body) = create(
+            &app,
+            json!({"provider": "revenuecat", "config": {"api_key": key}}),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(
+            body["error"],
+            "Config field 'api_key' must be `sk_` followed by letters, digits or underscores, \
+             at most 128 characters in all"
+        );
+    }
+    assert!(
+        app.fake.request_log().is_empty(),
+        "no create reached RevenueCat"
+    );
+    app.create_revenuecat_integration("sk_valid_key_1").await;
+    app.fake.clear_log();
+    let url = app.project_url("/integrations/revenuecat");
+    for key in bad_keys {
+        let (status, body) = status_json(
+            app.patch(&url, &json!({"config": {"api_key": key}}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{body}");
+    }
+    assert!(
+        app.fake.request_log().is_empty(),
+        "RevenueCat never saw a malformed key: {:?}",
+        app.fake.request_log()
+    );
+}
+
+#[tokio::test]
 async fn user_supplied_webhook_secret_is_ignored() {
     let app = spawn_app().await;
     app.fake.add_api_key("sk_abc");
@@ -209,7 +257,7 @@ async fn concurrent_identical_creates_yield_exactly_one_201() {
 async fn patch_merges_config_and_validates_the_result() {
     let app = spawn_app().await;
     app.create_revenuecat_integration("sk_original").await;
-    app.fake.add_api_key("rk_rotated");
+    app.fake.add_api_key("sk_rotated");
     let url = app.project_url("/integrations/revenuecat");
 
     let (status, body) = status_json(
@@ -228,14 +276,14 @@ async fn patch_merges_config_and_validates_the_result() {
     assert!(body.get("webhook_setup").is_none());
 
     let (status, body) = status_json(
-        app.patch(&url, &json!({"config": {"api_key": "rk_rotated"}}))
+        app.patch(&url, &json!({"config": {"api_key": "sk_rotated"}}))
             .send()
             .await
             .unwrap(),
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(body["config"]["api_key"], "rk_r****");
+    assert_eq!(body["config"]["api_key"], "sk_r****");
     assert_eq!(body["enabled"], false, "enabled kept");
 
     let bad = [
@@ -258,7 +306,7 @@ async fn patch_merges_config_and_validates_the_result() {
     )
     .await;
     assert_eq!(status, 200, "internal fields are ignored, not rejected");
-    assert_eq!(body["config"], json!({"api_key": "rk_r****"}));
+    assert_eq!(body["config"], json!({"api_key": "sk_r****"}));
 }
 
 #[tokio::test]

@@ -1,151 +1,16 @@
 //! The "Done when": a resync requested before a `kill -9` runs exactly once after a
 //! restart on the same database. Runs the real `rcsync` binary.
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use fake_revenuecat::dataset::customer_id;
 use fake_revenuecat::FakeRevenueCat;
 use futures::StreamExt;
-use rcsync::domain::permission::Permission;
 use rcsync::services::user_resyncs as user_resync;
 use rcsync::store::resyncs::ResyncRequest;
-use rcsync::store::tenancy::NewApiKey;
-use rcsync::store::Store;
-use secrecy::ExposeSecret;
-use serde_json::json;
 
-use crate::helpers::{fake_with_dataset, status_json, wait_until, TestDatabase, TEST_MASTER_KEY};
-
-/// Kills the child (SIGKILL) if the test ends, passing or not, while it still runs.
-struct ChildGuard(Option<Child>);
-
-impl ChildGuard {
-    /// `kill -9` and reap.
-    fn kill9(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Starts `rcsync serve` and waits for `/healthz`; returns the guard and the base URL.
-async fn start_server(db: &TestDatabase, fake: &FakeRevenueCat, run: u32) -> (ChildGuard, String) {
-    let port = free_port();
-    let log_path = db.dir.path().join(format!("rcsync-{run}.log"));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_rcsync"))
-        .arg("serve")
-        .env("RCSYNC_DATABASE_URL", &db.url)
-        .env("RCSYNC_BIND", format!("127.0.0.1:{port}"))
-        .env("RCSYNC_REVENUECAT_API_URL", fake.base_url())
-        .env("RCSYNC_MASTER_KEY", TEST_MASTER_KEY)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn rcsync");
-    let mut guard = ChildGuard(Some(child));
-    let base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let healthz = format!("{base}/healthz");
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(response) = client.get(&healthz).send().await {
-            if response.status().is_success() {
-                break;
-            }
-        }
-        let exited = guard.0.as_mut().unwrap().try_wait().unwrap();
-        if exited.is_some() || std::time::Instant::now() > deadline {
-            guard.kill9();
-            panic!(
-                "rcsync did not become healthy ({exited:?}): {}",
-                std::fs::read_to_string(&log_path).unwrap_or_default()
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    (guard, base)
-}
-
-async fn open_test_store(db: &TestDatabase) -> Store {
-    let mut raw = db.raw_settings();
-    raw.master_key = Some(TEST_MASTER_KEY.into());
-    let settings = raw.resolve().expect("settings");
-    rcsync::startup::open_store(&settings)
-        .await
-        .expect("open store")
-}
-
-/// A project with an admin key and a RevenueCat integration, on a running server.
-struct Tenant {
-    project_id: String,
-    webhook_url: String,
-    webhook_auth: String,
-}
-
-async fn create_tenant(store: &Store, base: &str, fake: &FakeRevenueCat) -> Tenant {
-    let team_id = uuid::Uuid::new_v4().to_string();
-    let project_id = uuid::Uuid::new_v4().to_string();
-    store.create_team(&team_id, "Restart team").await.unwrap();
-    store
-        .create_project(&project_id, &team_id, "Restart project")
-        .await
-        .unwrap();
-    let generated = rcsync::auth::api_key::generate_api_key();
-    store
-        .create_api_key(NewApiKey {
-            id: &uuid::Uuid::new_v4().to_string(),
-            team_id: &team_id,
-            name: "restart",
-            key_prefix: &generated.display_prefix,
-            key_hash: &generated.hash,
-            permissions: &Permission::ALL,
-        })
-        .await
-        .unwrap();
-    let api_key = generated.key.expose_secret().to_owned();
-    let (status, body) = status_json(
-        reqwest::Client::new()
-            .post(format!("{base}/v1/projects/{project_id}/integrations"))
-            .bearer_auth(&api_key)
-            .json(&json!({"provider": "revenuecat", "config": {"api_key": fake.api_key()}}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    Tenant {
-        project_id,
-        webhook_url: body["webhook_setup"]["webhook_url"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-        webhook_auth: body["webhook_setup"]["authorization_header"]
-            .as_str()
-            .unwrap()
-            .to_owned(),
-    }
-}
+use crate::helpers::{fake_with_dataset, wait_until, TestDatabase};
+use crate::process::{create_tenant, open_test_store, start_server};
 
 #[tokio::test]
 async fn every_webhook_acknowledged_before_kill_9_survives_it() {

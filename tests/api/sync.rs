@@ -604,7 +604,7 @@ async fn patching_in_a_rejected_key_is_400_and_keeps_the_old_key() {
     let (status, body) = status_json(
         app.patch(
             &app.project_url("/integrations/revenuecat"),
-            &json!({"config": {"api_key": "zz_rejected"}}),
+            &json!({"config": {"api_key": "sk_rejected"}}),
         )
         .send()
         .await

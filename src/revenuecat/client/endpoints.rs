@@ -85,10 +85,18 @@ impl RevenueCatClient {
         decode(&self.execute(call).await?)
     }
 
-    /// `GET /projects` (all pages). Also a cheap way to validate a key.
+    /// `GET /projects` (all pages).
     pub async fn list_projects(&self, key: &SecretString) -> Result<Vec<Project>, RevenueCatError> {
         self.list_all(key, ProjectConfiguration, &["projects"])
             .await
+    }
+
+    /// [`Self::list_projects`] for a key rcsync has not verified yet: paced by the process-wide
+    /// key-check budget as well as the key's own, since anyone allowed to configure an
+    /// integration can make up keys.
+    pub async fn verify_key(&self, key: &SecretString) -> Result<Vec<Project>, RevenueCatError> {
+        self.inner.limiter.acquire_key_check().await;
+        self.list_projects(key).await
     }
 
     /// `GET /projects/{p}/customers/{id}`; `None` when RevenueCat does not know the customer.

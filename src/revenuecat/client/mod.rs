@@ -1,9 +1,11 @@
 //! The RevenueCat API v2 client: one instance per process, shared by every job and request.
 //!
 //! Every request goes through the shared [`RateLimiter`] and one retry policy:
-//! - 429: wait `Retry-After` (or the body's `backoff_ms`, whichever is larger), penalize the
-//!   shared limiter so every caller of that key slows down, retry. 429s have their own, generous
-//!   budget (`max_rate_limited_retries`) so a storm is ridden out instead of failing users.
+//! - 429: wait `Retry-After` (seconds or an HTTP date) or the body's `backoff_ms`, whichever is
+//!   larger, penalize the shared limiter so every caller of that key slows down, retry. 429s
+//!   have their own, generous budget (`max_rate_limited_retries`, and at most
+//!   `max_rate_limited_wait` of waiting per call) so a storm is ridden out instead of failing
+//!   users, without one call waiting for ever.
 //! - 5xx, 408, 423, timeouts, connection errors: exponential backoff with jitter, up to
 //!   `max_retries`. Non-idempotent requests (creating a webhook) are only retried when they
 //!   provably never reached RevenueCat (connect errors, 429).
@@ -23,7 +25,7 @@ mod tests;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rand::Rng;
 use reqwest::header::{ACCEPT, RETRY_AFTER};
@@ -46,6 +48,10 @@ pub const DEFAULT_BASE_URL: &str = "https://api.revenuecat.com/v2";
 /// Upper bound of a single 429 wait, whatever the server asks for.
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(120);
 
+/// Largest answer read into memory. A page of 100 customers is about 100 KiB; anything far
+/// beyond is a misbehaving server or proxy, not data to buffer.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
     /// E.g. `https://api.revenuecat.com/v2` (tests: `http://127.0.0.1:PORT/v2`).
@@ -54,12 +60,16 @@ pub struct ClientConfig {
     pub customer_rate_limit_per_min: u32,
     /// Project Configuration budget per key (RevenueCat: 60/min).
     pub config_rate_limit_per_min: u32,
+    /// Checks of keys not verified yet, all keys together (see [`RateLimits::key_checks`]).
+    pub key_check_rate_limit_per_min: u32,
     /// Whole-request timeout (connect + answer + body).
     pub request_timeout: Duration,
     /// Retries of 5xx / timeouts / connection errors.
     pub max_retries: u32,
     /// Retries of 429s (separate so a burst of 429s does not fail users).
     pub max_rate_limited_retries: u32,
+    /// Total `Retry-After` one call accepts to wait; a 429 asking for more fails the call.
+    pub max_rate_limited_wait: Duration,
     /// First backoff delay; doubles per failure, jittered.
     pub base_backoff: Duration,
     pub max_backoff: Duration,
@@ -73,9 +83,13 @@ impl ClientConfig {
             base_url,
             customer_rate_limit_per_min: RateLimits::REVENUECAT.customer_information.per_minute,
             config_rate_limit_per_min: RateLimits::REVENUECAT.project_configuration.per_minute,
+            key_check_rate_limit_per_min: RateLimits::REVENUECAT.key_checks.per_minute,
             request_timeout: Duration::from_secs(10),
             max_retries: 5,
             max_rate_limited_retries: 20,
+            // Below the 4-minute cut of a resync attempt, so the attempt ends with
+            // RevenueCat's error instead of being cut mid-wait.
+            max_rate_limited_wait: Duration::from_secs(180),
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             page_limit: 100,
@@ -92,6 +106,10 @@ impl ClientConfig {
             project_configuration: DomainLimit {
                 per_minute: self.config_rate_limit_per_min,
                 ..defaults.project_configuration
+            },
+            key_checks: DomainLimit {
+                per_minute: self.key_check_rate_limit_per_min,
+                ..defaults.key_checks
             },
         }
     }
@@ -174,7 +192,8 @@ struct Call<'a> {
 struct Answer {
     status: reqwest::StatusCode,
     retry_after: Option<Duration>,
-    body: Vec<u8>,
+    /// `None` when the body exceeded [`MAX_ANSWER_BYTES`] (the rest was not read).
+    body: Option<Vec<u8>>,
 }
 
 impl RevenueCatClient {
@@ -253,6 +272,7 @@ impl RevenueCatClient {
         let counters = &self.inner.counters;
         let mut failures = 0u32;
         let mut rate_limited = 0u32;
+        let mut rate_limited_wait = Duration::ZERO;
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -290,10 +310,16 @@ impl RevenueCatClient {
 
             let status = answer.status.as_u16();
             tracing::debug!(attempt, elapsed_ms, status, "RevenueCat answered");
+            let Some(body) = answer.body else {
+                return Err(RevenueCatError::Decode(format!(
+                    "answer ({status}) larger than {} MiB",
+                    MAX_ANSWER_BYTES / (1024 * 1024)
+                )));
+            };
             if answer.status.is_success() {
-                return Ok(answer.body);
+                return Ok(body);
             }
-            let error_body = ApiErrorBody::parse(&answer.body);
+            let error_body = ApiErrorBody::parse(&body);
             let message = error_body.message.clone().unwrap_or_else(|| {
                 answer
                     .status
@@ -308,12 +334,15 @@ impl RevenueCatClient {
                     rate_limited += 1;
                     let wait = rate_limit_wait(answer.retry_after, error_body.backoff_ms);
                     self.inner.limiter.penalize(call.key, call.domain, wait);
+                    rate_limited_wait += wait;
                     tracing::info!(
                         attempt,
                         wait_ms = wait.as_millis() as u64,
                         "rate limited by RevenueCat"
                     );
-                    if rate_limited > config.max_rate_limited_retries {
+                    if rate_limited > config.max_rate_limited_retries
+                        || rate_limited_wait > config.max_rate_limited_wait
+                    {
                         return Err(RevenueCatError::RetriesExhausted {
                             attempts: attempt,
                             last_status: Some(status),
@@ -365,10 +394,8 @@ impl RevenueCatClient {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<f64>().ok())
-            .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
-            .map(|seconds| Duration::from_secs_f64(seconds.min(MAX_RATE_LIMIT_WAIT.as_secs_f64())));
-        let body = response.bytes().await?.to_vec();
+            .and_then(|value| parse_retry_after(value, SystemTime::now()));
+        let body = read_bounded(response, MAX_ANSWER_BYTES).await?;
         Ok(Answer {
             status,
             retry_after,
@@ -390,6 +417,44 @@ impl RevenueCatClient {
             .unwrap_or_default();
         jittered.max(hint)
     }
+}
+
+/// The body, or `None` as soon as it proves longer than `limit` (declared or streamed).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// `Retry-After` in either of its forms (RFC 9110 §10.2.3): delay-seconds, or an HTTP date
+/// (a date in the past means now). Capped at [`MAX_RATE_LIMIT_WAIT`].
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    let wait = match value.parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            Duration::from_secs_f64(seconds.min(MAX_RATE_LIMIT_WAIT.as_secs_f64()))
+        }
+        Ok(_) => return None,
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(now)
+            .unwrap_or_default(),
+    };
+    Some(wait.min(MAX_RATE_LIMIT_WAIT))
 }
 
 /// How long a 429 holds the key: the larger of `Retry-After` and `backoff_ms`, 1 s if neither.

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde_json::json;
 
 use super::test_server::{Recorded, Reply, TestServer};
-use super::{ClientConfig, RevenueCatClient};
+use super::{parse_retry_after, ClientConfig, RevenueCatClient, MAX_RATE_LIMIT_WAIT};
 use crate::revenuecat::customer_data::FetchPlan;
 use crate::revenuecat::error::RevenueCatError;
 use crate::revenuecat::model::{NewWebhookIntegration, WebhookIntegrationUpdate};
@@ -173,6 +173,115 @@ async fn honours_retry_after_on_429_and_slows_the_shared_limiter() {
         (metrics.calls, metrics.rate_limited, metrics.retries),
         (2, 1, 1)
     );
+}
+
+#[test]
+fn retry_after_is_read_in_both_forms() {
+    let now = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let in_90_s = httpdate::fmt_http_date(now + Duration::from_secs(90));
+    let an_hour_ago = httpdate::fmt_http_date(now - Duration::from_secs(3600));
+    let cases: [(&str, Option<Duration>); 8] = [
+        ("7", Some(Duration::from_secs(7))),
+        (" 1.5 ", Some(Duration::from_millis(1500))),
+        ("0", Some(Duration::ZERO)),
+        (&in_90_s, Some(Duration::from_secs(90))),
+        (&an_hour_ago, Some(Duration::ZERO)),
+        ("86400", Some(MAX_RATE_LIMIT_WAIT)),
+        ("-3", None),
+        ("soon", None),
+    ];
+    for (value, expected) in cases {
+        assert_eq!(parse_retry_after(value, now), expected, "{value:?}");
+    }
+    assert_eq!(
+        parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+        Some(Duration::ZERO),
+        "RFC 9110's example date"
+    );
+}
+
+#[tokio::test]
+async fn an_http_date_retry_after_holds_the_key_until_that_date() {
+    let server = TestServer::start(|index, _| match index {
+        0 => {
+            // Whole seconds only: two seconds ahead waits between one and two.
+            let date =
+                httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+            Reply::json(429, json!({"message": "Rate limit exceeded"})).header("Retry-After", &date)
+        }
+        _ => Reply::json(200, customer_json("u1")),
+    })
+    .await;
+    let client = client_for(&server, |_| {});
+    let started = Instant::now();
+    let customer = client.get_customer(&key(), "proj1", "u1").await.unwrap();
+    assert!(customer.is_some());
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(900), "{waited:?}");
+    assert_eq!(client.metrics().rate_limited, 1);
+}
+
+#[tokio::test]
+async fn one_call_waits_at_most_max_rate_limited_wait_for_429s() {
+    let server = TestServer::start(|_, _| {
+        Reply::json(429, json!({"message": "Rate limit exceeded"})).header("Retry-After", "100")
+    })
+    .await;
+    let client = client_for(&server, |config| {
+        config.max_rate_limited_wait = Duration::from_secs(10)
+    });
+    // A wait beyond the cap fails the call at once instead of sleeping 100 s first.
+    let error = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.get_customer(&key(), "proj1", "u1"),
+    )
+    .await
+    .expect("the call gave up instead of waiting")
+    .unwrap_err();
+    assert!(
+        matches!(error, RevenueCatError::RetriesExhausted { attempts: 1, .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.status(), Some(429));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_429_waits_of_one_call_add_up_to_the_cap() {
+    let server = TestServer::start(|_, _| {
+        Reply::json(429, json!({"message": "Rate limit exceeded"})).header("Retry-After", "0.2")
+    })
+    .await;
+    let client = client_for(&server, |config| {
+        config.max_rate_limited_wait = Duration::from_millis(500)
+    });
+    let error = client
+        .get_customer(&key(), "proj1", "u1")
+        .await
+        .unwrap_err();
+    // 0.2 + 0.2 fit the 0.5 s cap; the third 429 would exceed it.
+    assert!(
+        matches!(error, RevenueCatError::RetriesExhausted { attempts: 3, .. }),
+        "{error:?}"
+    );
+    assert_eq!(server.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_refused_not_buffered() {
+    let server = TestServer::start(|_, _| {
+        let mut reply = Reply::json(200, json!({}));
+        reply.body = format!("\"{}\"", "x".repeat(17 * 1024 * 1024));
+        reply
+    })
+    .await;
+    let client = client_for(&server, |_| {});
+    let error = client.list_projects(&key()).await.unwrap_err();
+    assert!(
+        matches!(&error, RevenueCatError::Decode(message) if message.contains("larger than 16 MiB")),
+        "{error:?}"
+    );
+    assert_eq!(server.requests().len(), 1, "not retried");
 }
 
 #[tokio::test]
