@@ -21,3 +21,11 @@ CREATE TABLE worker_instances (
     heartbeat_at  BIGINT NOT NULL
 );
 CREATE INDEX user_resyncs_dispatched ON user_resyncs(status, dispatched_at);
+
+-- The status index served the old sweeper; nothing reads by (status, received_at) any more.
+DROP INDEX webhook_events_status;
+
+-- A webhook event's follow-up resync, requested on the user row the event writes anyway (no
+-- extra row and indexes per event); the dispatcher turns due ones into user_resyncs rows.
+ALTER TABLE app_users ADD COLUMN resync_due_at BIGINT;
+CREATE INDEX app_users_resync_due ON app_users(resync_due_at) WHERE resync_due_at IS NOT NULL;

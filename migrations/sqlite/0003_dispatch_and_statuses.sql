@@ -35,7 +35,6 @@ INSERT INTO webhook_events_new (project_id, event_id, event_type, app_user_id, t
     FROM webhook_events;
 DROP TABLE webhook_events;
 ALTER TABLE webhook_events_new RENAME TO webhook_events;
-CREATE INDEX webhook_events_status ON webhook_events(status, received_at);
 CREATE INDEX webhook_events_user ON webhook_events(project_id, target_user_id, event_timestamp_ms);
 CREATE INDEX webhook_events_pending_resolution ON webhook_events(next_attempt_at)
     WHERE status = 'pending_resolution';
@@ -74,3 +73,8 @@ CREATE TABLE worker_instances (
     heartbeat_at  INTEGER NOT NULL
 );
 CREATE INDEX user_resyncs_dispatched ON user_resyncs(status, dispatched_at);
+
+-- A webhook event's follow-up resync, requested on the user row the event writes anyway (no
+-- extra row and indexes per event); the dispatcher turns due ones into user_resyncs rows.
+ALTER TABLE app_users ADD COLUMN resync_due_at INTEGER;
+CREATE INDEX app_users_resync_due ON app_users(resync_due_at) WHERE resync_due_at IS NOT NULL;

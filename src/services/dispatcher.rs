@@ -1,6 +1,7 @@
 //! Moves due work from our tables onto the queue, off the request path: follow-up resyncs
-//! written with webhook events, retries whose backoff has passed, anonymous events due for a
-//! resolution attempt. It is also the safety net: a pushed task that never started (its push
+//! requested by webhook events (on the user rows they wrote; promoted to `user_resyncs` rows as
+//! room frees up), retries whose backoff has passed, anonymous events due for a resolution
+//! attempt. It is also the safety net: a pushed task that never started (its push
 //! or its task was lost) and a claim held by a process that died are pushed again.
 //!
 //! Every process that runs workers runs a dispatcher; on PostgreSQL they split the due rows
@@ -26,6 +27,7 @@ pub async fn dispatch_due(services: &Services) -> Result<usize, StoreError> {
     let redispatch = ms(timings.redispatch_after);
     let store = &services.store;
     let room = MAX_RESYNCS_IN_FLIGHT - store.resyncs_in_flight(redispatch).await?;
+    store.promote_due_follow_ups(room).await?;
     let mut tasks: Vec<Task> = store
         .dispatch_due_resyncs(redispatch, claim_policy(timings), room)
         .await?

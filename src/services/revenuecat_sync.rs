@@ -242,6 +242,7 @@ impl RevenueCatSync {
                 user_id,
                 patch: &patch,
                 rule: ChangeRule::MarkerUnchanged(marker),
+                follow_up_at: None,
             };
             let outcome = retry_transient_once(|| self.write_change(project_id, &change)).await?;
             if let ChangeOutcome::Applied(change) = outcome {

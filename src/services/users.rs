@@ -59,6 +59,7 @@ pub async fn upsert_users(
             rule: ChangeRule::Always {
                 is_anonymous: merged.is_anonymous,
             },
+            follow_up_at: None,
         })
         .collect();
     retry_transient_once(|| async {

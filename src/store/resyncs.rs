@@ -111,6 +111,28 @@ impl Tx {
             return Ok(());
         }
         let now = self.now_ms();
+        if let Some(conn) = self.postgres() {
+            let ids: Vec<String> = user_ids
+                .iter()
+                .map(|_| ulid::Ulid::new().to_string())
+                .collect();
+            sqlx::query(
+                "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, \
+                 created_at, updated_at) \
+                 SELECT r.id, $1, r.user_id, $2, 'pending', 0, $3, $4, $4 \
+                 FROM UNNEST($5::text[], $6::text[]) AS r(id, user_id) \
+                 ON CONFLICT (project_id, user_id) WHERE status = 'pending' DO NOTHING",
+            )
+            .bind(project_id)
+            .bind(reason)
+            .bind(run_after)
+            .bind(now)
+            .bind(&ids)
+            .bind(user_ids)
+            .execute(conn)
+            .await?;
+            return Ok(());
+        }
         on_tx!(self, conn => {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO user_resyncs (id, project_id, user_id, reason, status, attempts, run_after, \
@@ -135,6 +157,66 @@ impl Tx {
 }
 
 impl Store {
+    /// Turns up to `limit` due follow-up requests that webhook events left on user rows
+    /// (`app_users.resync_due_at`) into pending resync rows, due now; returns how many users
+    /// it took. A user with a pending row already keeps that one.
+    pub async fn promote_due_follow_ups(&self, limit: i64) -> Result<usize, StoreError> {
+        if limit <= 0 {
+            return Ok(0);
+        }
+        // Read first, outside any write lock: most rounds find nothing. A request is only ever
+        // set on a user without one, so what is read stays true until this clears it.
+        let now = self.now_ms();
+        let due: Vec<(String, String)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT project_id, user_id FROM app_users \
+                 WHERE resync_due_at IS NOT NULL AND resync_due_at <= $1 \
+                 ORDER BY resync_due_at LIMIT $2",
+            )
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        let mut by_project: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (project_id, user_id) in &due {
+            by_project.entry(project_id).or_default().push(user_id);
+        }
+        for (project_id, users) in &by_project {
+            tx.request_resyncs(project_id, users, "webhook", now)
+                .await?;
+            on_tx!(tx, conn => {
+                let mut qb = QueryBuilder::new(
+                    "UPDATE app_users SET resync_due_at = NULL WHERE resync_due_at <= ",
+                );
+                qb.push_bind(now).push(" AND project_id = ").push_bind(*project_id);
+                qb.push(" AND user_id IN (");
+                let mut list = qb.separated(", ");
+                for user_id in users {
+                    list.push_bind(*user_id);
+                }
+                qb.push(")");
+                qb.build().execute(&mut *conn).await?;
+            });
+        }
+        tx.commit().await?;
+        Ok(due.len())
+    }
+
+    /// Follow-up requests not yet turned into resync rows (the webhook backlog).
+    pub async fn requested_follow_up_count(&self) -> Result<i64, StoreError> {
+        let (count,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM app_users WHERE resync_due_at IS NOT NULL")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
+
     /// Records a resync request unless one is already pending for the user.
     pub async fn request_user_resync(
         &self,

@@ -6,7 +6,7 @@
 //! "Now" is read from the store's clock once, when the transaction begins, so every row a
 //! transaction writes carries the same time.
 
-use sqlx::{Postgres, Sqlite, Transaction};
+use sqlx::{PgConnection, Postgres, Sqlite, Transaction};
 
 use super::{Dialect, StoreError};
 
@@ -54,6 +54,16 @@ impl Tx {
         match self.inner {
             TxInner::Sqlite(_) => Dialect::Sqlite,
             TxInner::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// The PostgreSQL connection, for batch statements written with arrays (`UNNEST`,
+    /// `= ANY`): one statement text whatever the batch size, so PostgreSQL parses and plans it
+    /// once per connection instead of once per batch.
+    pub(super) fn postgres(&mut self) -> Option<&mut PgConnection> {
+        match &mut self.inner {
+            TxInner::Postgres(tx) => Some(&mut **tx),
+            TxInner::Sqlite(_) => None,
         }
     }
 

@@ -67,6 +67,10 @@ pub struct UserChange<'a> {
     pub user_id: &'a str,
     pub patch: &'a PropertyPatch,
     pub rule: ChangeRule,
+    /// Also request a resync of the user from RevenueCat, due then — whether or not the rule
+    /// lets the patch through (a superseded event still asks for RevenueCat's word). A pending
+    /// request is kept: later events of the user join it.
+    pub follow_up_at: Option<i64>,
 }
 
 /// A user's properties around a change.
@@ -100,6 +104,7 @@ struct Current {
     is_anonymous: bool,
     properties: Map<String, Value>,
     marker: Option<EventMarker>,
+    resync_due_at: Option<i64>,
     created: bool,
     changed: bool,
 }
@@ -111,6 +116,7 @@ struct CurrentRow {
     properties: Json<Map<String, Value>>,
     rc_event_timestamp_ms: Option<i64>,
     rc_event_id: Option<String>,
+    resync_due_at: Option<i64>,
 }
 
 fn marker_of(timestamp_ms: Option<i64>, event_id: Option<String>) -> Option<EventMarker> {
@@ -118,6 +124,20 @@ fn marker_of(timestamp_ms: Option<i64>, event_id: Option<String>) -> Option<Even
         timestamp_ms,
         event_id: event_id.unwrap_or_default(),
     })
+}
+
+impl Current {
+    /// A user this transaction creates.
+    fn created(is_anonymous: bool) -> Self {
+        Current {
+            is_anonymous,
+            properties: Map::new(),
+            marker: None,
+            resync_due_at: None,
+            created: true,
+            changed: false,
+        }
+    }
 }
 
 /// `Some` sets a key, `None` removes it.
@@ -162,13 +182,30 @@ impl Tx {
             };
             new_users.entry(change.user_id).or_insert(flag);
         }
-        let created = self.insert_missing_users(project_id, &new_users).await?;
-        let mut users = self.lock_users(project_id, new_users.keys()).await?;
-        for user_id in &created {
-            if let Some(user) = users.get_mut(user_id.as_str()) {
-                user.created = true;
+        let mut users = match self.dialect() {
+            // The single writer excludes every other writer: read, then create what is
+            // missing with the write-back.
+            Dialect::Sqlite => {
+                let mut users = self.lock_users(project_id, new_users.keys()).await?;
+                for (user_id, is_anonymous) in &new_users {
+                    users
+                        .entry((*user_id).to_owned())
+                        .or_insert_with(|| Current::created(*is_anonymous));
+                }
+                users
             }
-        }
+            // Concurrent writers: create missing rows first so that every row can be locked.
+            Dialect::Postgres => {
+                let created = self.insert_missing_users(project_id, &new_users).await?;
+                let mut users = self.lock_users(project_id, new_users.keys()).await?;
+                for user_id in &created {
+                    if let Some(user) = users.get_mut(user_id.as_str()) {
+                        user.created = true;
+                    }
+                }
+                users
+            }
+        };
         let outcomes = changes
             .iter()
             .map(|change| decide(&mut users, change))
@@ -177,30 +214,32 @@ impl Tx {
         Ok(outcomes)
     }
 
-    /// Creates the users that do not exist (with no properties), so that the rows can be
-    /// locked; returns the ids it created.
+    /// PostgreSQL: creates the users that do not exist (with no properties), so that every row
+    /// can be locked; returns the ids it created.
     async fn insert_missing_users(
         &mut self,
         project_id: &str,
         users: &BTreeMap<&str, bool>,
     ) -> Result<BTreeSet<String>, StoreError> {
         let now = self.now_ms();
-        let empty = Json(Map::new());
-        let rows: Vec<(String,)> = on_tx!(self, conn => {
-            let mut qb = QueryBuilder::new(
-                "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, updated_at) ",
-            );
-            qb.push_values(users, |mut row, (user_id, is_anonymous)| {
-                row.push_bind(project_id)
-                    .push_bind(*user_id)
-                    .push_bind(*is_anonymous)
-                    .push_bind(&empty)
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            qb.push(" ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id");
-            qb.build_query_as().fetch_all(&mut *conn).await.map_err(missing_project)?
-        });
+        let ids: Vec<&str> = users.keys().copied().collect();
+        let flags: Vec<bool> = users.values().copied().collect();
+        let conn = self
+            .postgres()
+            .expect("inserting missing users first is PostgreSQL's path");
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, updated_at) \
+             SELECT $1, u.user_id, u.is_anonymous, '{}'::jsonb, $2, $2 \
+             FROM UNNEST($3::text[], $4::bool[]) AS u(user_id, is_anonymous) \
+             ON CONFLICT (project_id, user_id) DO NOTHING RETURNING user_id",
+        )
+        .bind(project_id)
+        .bind(now)
+        .bind(&ids)
+        .bind(&flags)
+        .fetch_all(conn)
+        .await
+        .map_err(missing_project)?;
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
 
@@ -211,23 +250,33 @@ impl Tx {
         project_id: &str,
         user_ids: impl Iterator<Item = &'a &'a str>,
     ) -> Result<BTreeMap<String, Current>, StoreError> {
-        let lock = match self.dialect() {
-            Dialect::Sqlite => "",
-            Dialect::Postgres => " FOR UPDATE",
-        };
-        let rows: Vec<CurrentRow> = on_tx!(self, conn => {
-            let mut qb = QueryBuilder::new(
-                "SELECT user_id, is_anonymous, properties, rc_event_timestamp_ms, rc_event_id \
-                 FROM app_users WHERE project_id = ",
-            );
+        const COLUMNS: &str =
+            "user_id, is_anonymous, properties, rc_event_timestamp_ms, rc_event_id, resync_due_at";
+        let rows: Vec<CurrentRow> = if let Some(conn) = self.postgres() {
+            let ids: Vec<&str> = user_ids.copied().collect();
+            let sql = sqlx::AssertSqlSafe(format!(
+                "SELECT {COLUMNS} FROM app_users WHERE project_id = $1 AND user_id = ANY($2) \
+                 ORDER BY user_id FOR UPDATE"
+            ));
+            sqlx::query_as(sql)
+                .bind(project_id)
+                .bind(&ids)
+                .fetch_all(conn)
+                .await?
+        } else {
+            on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new(format!(
+                "SELECT {COLUMNS} FROM app_users WHERE project_id = "
+            ));
             qb.push_bind(project_id).push(" AND user_id IN (");
             let mut ids = qb.separated(", ");
             for user_id in user_ids {
                 ids.push_bind(*user_id);
             }
-            qb.push(") ORDER BY user_id").push(lock);
+            qb.push(")");
             qb.build_query_as().fetch_all(&mut *conn).await?
-        });
+            })
+        };
         Ok(rows
             .into_iter()
             .map(|row| {
@@ -235,6 +284,7 @@ impl Tx {
                     is_anonymous: row.is_anonymous,
                     properties: row.properties.0,
                     marker: marker_of(row.rc_event_timestamp_ms, row.rc_event_id),
+                    resync_due_at: row.resync_due_at,
                     created: false,
                     changed: false,
                 };
@@ -254,10 +304,47 @@ impl Tx {
             return Ok(());
         }
         let now = self.now_ms();
+        if let Some(conn) = self.postgres() {
+            let column = |f: &dyn Fn(&Current) -> Option<i64>| -> Vec<Option<i64>> {
+                changed.iter().map(|(_, u)| f(u)).collect()
+            };
+            let ids: Vec<&str> = changed.iter().map(|(id, _)| id.as_str()).collect();
+            let flags: Vec<bool> = changed.iter().map(|(_, u)| u.is_anonymous).collect();
+            let properties: Vec<String> = changed
+                .iter()
+                .map(|(_, u)| Value::Object(u.properties.clone()).to_string())
+                .collect();
+            let marker_ids: Vec<Option<&str>> = changed
+                .iter()
+                .map(|(_, u)| u.marker.as_ref().map(|m| m.event_id.as_str()))
+                .collect();
+            sqlx::query(
+                "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, \
+                 updated_at, rc_event_timestamp_ms, rc_event_id, resync_due_at) \
+                 SELECT $1, u.user_id, u.is_anonymous, u.properties::jsonb, $2, $2, u.ts, u.event_id, u.due \
+                 FROM UNNEST($3::text[], $4::bool[], $5::text[], $6::int8[], $7::text[], $8::int8[]) \
+                     AS u(user_id, is_anonymous, properties, ts, event_id, due) \
+                 ON CONFLICT (project_id, user_id) DO UPDATE SET is_anonymous = excluded.is_anonymous, \
+                 properties = excluded.properties, updated_at = excluded.updated_at, \
+                 rc_event_timestamp_ms = excluded.rc_event_timestamp_ms, rc_event_id = excluded.rc_event_id, \
+                 resync_due_at = excluded.resync_due_at",
+            )
+            .bind(project_id)
+            .bind(now)
+            .bind(&ids)
+            .bind(&flags)
+            .bind(&properties)
+            .bind(column(&|u| u.marker.as_ref().map(|m| m.timestamp_ms)))
+            .bind(&marker_ids)
+            .bind(column(&|u| u.resync_due_at))
+            .execute(conn)
+            .await?;
+            return Ok(());
+        }
         on_tx!(self, conn => {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO app_users (project_id, user_id, is_anonymous, properties, created_at, \
-                 updated_at, rc_event_timestamp_ms, rc_event_id) ",
+                 updated_at, rc_event_timestamp_ms, rc_event_id, resync_due_at) ",
             );
             qb.push_values(&changed, |mut row, (user_id, user)| {
                 row.push_bind(project_id)
@@ -267,13 +354,15 @@ impl Tx {
                     .push_bind(now)
                     .push_bind(now)
                     .push_bind(user.marker.as_ref().map(|m| m.timestamp_ms))
-                    .push_bind(user.marker.as_ref().map(|m| m.event_id.as_str()));
+                    .push_bind(user.marker.as_ref().map(|m| m.event_id.as_str()))
+                    .push_bind(user.resync_due_at);
             });
             // Every row exists and is locked: this is an update of all of them at once.
             qb.push(
                 " ON CONFLICT (project_id, user_id) DO UPDATE SET is_anonymous = excluded.is_anonymous, \
                  properties = excluded.properties, updated_at = excluded.updated_at, \
-                 rc_event_timestamp_ms = excluded.rc_event_timestamp_ms, rc_event_id = excluded.rc_event_id",
+                 rc_event_timestamp_ms = excluded.rc_event_timestamp_ms, rc_event_id = excluded.rc_event_id, \
+                 resync_due_at = excluded.resync_due_at",
             );
             qb.build().execute(&mut *conn).await?;
         });
@@ -288,6 +377,10 @@ fn decide(users: &mut BTreeMap<String, Current>, change: &UserChange<'_>) -> Cha
         // project): nothing to write.
         return ChangeOutcome::Refused;
     };
+    if let (Some(at), None) = (change.follow_up_at, user.resync_due_at) {
+        user.resync_due_at = Some(at);
+        user.changed = true;
+    }
     let allowed = match &change.rule {
         ChangeRule::Always { .. } => true,
         ChangeRule::NewerEvent(event) => user.marker.as_ref().is_none_or(|m| event > m),

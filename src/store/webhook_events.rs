@@ -155,8 +155,10 @@ impl Tx {
         }
         for (project_id, indexes) in by_project {
             let fresh = self.fresh_events(project_id, events, &indexes).await?;
-            let settled = self.apply_events(project_id, events, &fresh).await?;
-            self.request_follow_ups(project_id, events, &fresh, follow_up_at)
+            let settled = self
+                .apply_events(project_id, events, &fresh, follow_up_at)
+                .await?;
+            self.request_transfer_resyncs(project_id, events, &fresh, follow_up_at)
                 .await?;
             let inserted = self.insert_events(events, &fresh, &settled).await?;
             for (index, settled) in fresh.iter().zip(settled) {
@@ -176,7 +178,17 @@ impl Tx {
         events: &[NewEvent<'_>],
         indexes: &[usize],
     ) -> Result<Vec<usize>, StoreError> {
-        let stored: Vec<(String,)> = on_tx!(self, conn => {
+        let stored: Vec<(String,)> = if let Some(conn) = self.postgres() {
+            let ids: Vec<&str> = indexes.iter().map(|i| events[*i].event_id).collect();
+            sqlx::query_as(
+                "SELECT event_id FROM webhook_events WHERE project_id = $1 AND event_id = ANY($2)",
+            )
+            .bind(project_id)
+            .bind(&ids)
+            .fetch_all(conn)
+            .await?
+        } else {
+            on_tx!(self, conn => {
             let mut qb = QueryBuilder::new("SELECT event_id FROM webhook_events WHERE project_id = ");
             qb.push_bind(project_id).push(" AND event_id IN (");
             let mut ids = qb.separated(", ");
@@ -185,7 +197,8 @@ impl Tx {
             }
             qb.push(")");
             qb.build_query_as().fetch_all(&mut *conn).await?
-        });
+            })
+        };
         let mut seen: HashSet<&str> = stored.iter().map(|(id,)| id.as_str()).collect();
         let mut fresh: Vec<usize> = indexes
             .iter()
@@ -202,6 +215,7 @@ impl Tx {
         project_id: &str,
         events: &[NewEvent<'_>],
         fresh: &[usize],
+        follow_up_at: i64,
     ) -> Result<Vec<Settled>, StoreError> {
         let now = self.now_ms();
         // The user changes, oldest event first, so a batch applies in RevenueCat's order.
@@ -225,6 +239,7 @@ impl Tx {
                     user_id,
                     patch,
                     rule: ChangeRule::NewerEvent(marker),
+                    follow_up_at: Some(follow_up_at),
                 };
                 Some((position, change))
             })
@@ -267,8 +282,10 @@ impl Tx {
             .collect())
     }
 
-    /// Resync requests for every user a new event touched or named (one pending per user).
-    async fn request_follow_ups(
+    /// Resync requests for the users a TRANSFER names (they may have no row yet; the users an
+    /// applied event touches carry their request on their own row, see
+    /// [`UserChange::follow_up_at`]).
+    async fn request_transfer_resyncs(
         &mut self,
         project_id: &str,
         events: &[NewEvent<'_>],
@@ -277,6 +294,7 @@ impl Tx {
     ) -> Result<(), StoreError> {
         let users: BTreeSet<&str> = fresh
             .iter()
+            .filter(|index| matches!(events[**index].plan, EventPlan::Resync(_)))
             .flat_map(|index| events[*index].plan.follow_up_users())
             .collect();
         let users: Vec<&str> = users.into_iter().collect();
@@ -297,6 +315,15 @@ impl Tx {
             return Ok(HashSet::new());
         }
         let now = self.now_ms();
+        if self.dialect() == Dialect::Postgres {
+            return self.insert_events_postgres(events, fresh, settled).await;
+        }
+        // On SQLite the single writer already knows every fresh event is new (it checked in this
+        // transaction): no need to stream the ids back.
+        let returning = match self.dialect() {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " RETURNING event_id",
+        };
         let rows: Vec<(String,)> = on_tx!(self, conn => {
             let mut qb = QueryBuilder::new(
                 "INSERT INTO webhook_events (project_id, event_id, event_type, app_user_id, target_user_id, \
@@ -322,10 +349,64 @@ impl Tx {
                     .push_bind(0i64)
                     .push_bind(pending.then_some(now));
             });
-            qb.push(" ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id");
+            qb.push(" ON CONFLICT (project_id, event_id) DO NOTHING").push(returning);
             qb.build_query_as().fetch_all(&mut *conn).await?
         });
+        if returning.is_empty() {
+            return Ok(fresh
+                .iter()
+                .map(|index| events[*index].event_id.to_owned())
+                .collect());
+        }
         Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// [`Self::insert_events`] on PostgreSQL: one statement text over arrays, and the ids a
+    /// concurrent writer did not take first.
+    async fn insert_events_postgres(
+        &mut self,
+        events: &[NewEvent<'_>],
+        fresh: &[usize],
+        settled: &[Settled],
+    ) -> Result<HashSet<String>, StoreError> {
+        let now = self.now_ms();
+        let rows: Vec<&NewEvent<'_>> = fresh.iter().map(|i| &events[*i]).collect();
+        let project_id = rows[0].project_id;
+        let pending = |s: &Settled| s.status == EventStatus::PendingResolution;
+        let conn = self.postgres().expect("PostgreSQL path");
+        let inserted: Vec<(String,)> = sqlx::query_as(
+            "INSERT INTO webhook_events (project_id, event_id, event_type, app_user_id, target_user_id, \
+             environment, event_timestamp_ms, timestamp_trusted, payload, received_at, status, \
+             status_detail, processed_at, attempts, next_attempt_at) \
+             SELECT $1, e.event_id, e.event_type, e.app_user_id, e.target_user_id, e.environment, e.ts, \
+                 e.trusted, e.payload, $2, e.status, e.detail, e.processed_at, 0, e.next_attempt_at \
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], \
+                 $9::bool[], $10::text[], $11::text[], $12::text[], $13::int8[], $14::int8[]) \
+                 AS e(event_id, event_type, app_user_id, target_user_id, environment, ts, trusted, \
+                 payload, status, detail, processed_at, next_attempt_at) \
+             ON CONFLICT (project_id, event_id) DO NOTHING RETURNING event_id",
+        )
+        .bind(project_id)
+        .bind(now)
+        .bind(rows.iter().map(|e| e.event_id).collect::<Vec<_>>())
+        .bind(rows.iter().map(|e| e.event_type).collect::<Vec<_>>())
+        .bind(rows.iter().map(|e| e.app_user_id).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.target_user_id.clone()).collect::<Vec<_>>())
+        .bind(rows.iter().map(|e| e.environment).collect::<Vec<_>>())
+        .bind(rows.iter().map(|e| e.event_timestamp_ms).collect::<Vec<_>>())
+        .bind(rows.iter().map(|e| e.timestamp_trusted).collect::<Vec<_>>())
+        .bind(rows.iter().map(|e| e.payload).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.status.as_str()).collect::<Vec<_>>())
+        .bind(
+            rows.iter()
+                .map(|e| (!e.timestamp_trusted).then_some(UNTRUSTED_TIMESTAMP))
+                .collect::<Vec<_>>(),
+        )
+        .bind(settled.iter().map(|s| (!pending(s)).then_some(now)).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| pending(s).then_some(now)).collect::<Vec<_>>())
+        .fetch_all(conn)
+        .await?;
+        Ok(inserted.into_iter().map(|(id,)| id).collect())
     }
 
     /// Settles an event waiting in `pending_resolution` now that its user is known. `None`
@@ -360,6 +441,7 @@ impl Tx {
                     user_id,
                     patch,
                     rule: ChangeRule::NewerEvent(event.ordering_marker()),
+                    follow_up_at: Some(follow_up_at),
                 };
                 let outcome = self.change_properties(&event.project_id, &[change]).await?;
                 let status = match outcome.first() {
@@ -371,9 +453,11 @@ impl Tx {
             EventPlan::Resync(_) | EventPlan::Resolve => (EventStatus::Applied, None),
             EventPlan::Ignore => (EventStatus::Ignored, None),
         };
-        let users: Vec<&str> = plan.follow_up_users().collect();
-        self.request_resyncs(&event.project_id, &users, "webhook", follow_up_at)
-            .await?;
+        if let EventPlan::Resync(users) = plan {
+            let users: Vec<&str> = users.iter().map(String::as_str).collect();
+            self.request_resyncs(&event.project_id, &users, "webhook", follow_up_at)
+                .await?;
+        }
         on_tx!(self, conn => {
             sqlx::query(
                 "UPDATE webhook_events SET status = $1, target_user_id = $2 WHERE project_id = $3 AND event_id = $4",
