@@ -25,6 +25,8 @@ const SQLITE_LOCKED: i64 = 6;
 /// PostgreSQL's serialization failure and deadlock: the transaction may simply be run again.
 const PG_SERIALIZATION_FAILURE: &str = "40001";
 const PG_DEADLOCK_DETECTED: &str = "40P01";
+/// A lock wait ran past `lock_timeout` (see [`super::postgres::LOCK_TIMEOUT`]).
+const PG_LOCK_NOT_AVAILABLE: &str = "55P03";
 /// PostgreSQL refusing connections for now (too many clients, starting up, shutting down).
 const PG_CANNOT_CONNECT_NOW: &str = "57P03";
 const PG_TOO_MANY_CONNECTIONS: &str = "53300";
@@ -53,6 +55,7 @@ impl StoreError {
                         pg.code(),
                         PG_SERIALIZATION_FAILURE
                             | PG_DEADLOCK_DETECTED
+                            | PG_LOCK_NOT_AVAILABLE
                             | PG_CANNOT_CONNECT_NOW
                             | PG_TOO_MANY_CONNECTIONS
                     );
@@ -80,5 +83,47 @@ where
             attempt().await
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    use sqlx::sqlite::SqliteConnectOptions;
+    use sqlx::{Connection, SqliteConnection};
+
+    use super::*;
+
+    /// A real `database is locked` from SQLite (another connection holds the write lock and
+    /// this one does not wait) is contention, not a fault.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_transient() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .busy_timeout(Duration::ZERO);
+        let mut holder = SqliteConnection::connect_with(&options).await.unwrap();
+        let mut waiter = SqliteConnection::connect_with(&options).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        let err = sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut waiter)
+            .await
+            .expect_err("the write lock is held");
+        assert!(StoreError::from(err).is_transient());
+        let not_contention = sqlx::query("SELECT * FROM missing_table")
+            .execute(&mut holder)
+            .await
+            .expect_err("no such table");
+        assert!(!StoreError::from(not_contention).is_transient());
     }
 }

@@ -11,6 +11,12 @@ use sqlx::PgPool;
 use super::{StoreError, MIGRATIONS_TABLE};
 
 const MAX_CONNECTIONS: u32 = 16;
+/// How long a statement waits for a row or table lock before it fails with `lock_not_available`
+/// (55P03), which callers treat as contention: retried once, then 503 with `Retry-After`. Our
+/// transactions hold locks for milliseconds; a wait this long means something else holds them
+/// (a manual session, a migration), and a webhook must not hang on it until RevenueCat's 60 s
+/// delivery timeout.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub async fn connect(url: &SecretString) -> Result<PgPool, StoreError> {
     // Our batch statements have one text whatever the batch size, so each connection prepares
@@ -18,8 +24,11 @@ pub async fn connect(url: &SecretString) -> Result<PgPool, StoreError> {
     // the tables may still be nearly empty, where a sequential scan looks cheapest, and kept as
     // they grow. Plan every execution for its actual arguments instead (planning costs far less
     // than the parse that prepared statements already save).
-    let options = PgConnectOptions::from_str(url.expose_secret())?
-        .options([("plan_cache_mode", "force_custom_plan")]);
+    let lock_timeout = format!("{}ms", LOCK_TIMEOUT.as_millis());
+    let options = PgConnectOptions::from_str(url.expose_secret())?.options([
+        ("plan_cache_mode", "force_custom_plan"),
+        ("lock_timeout", lock_timeout.as_str()),
+    ]);
     let pool = PgPoolOptions::new()
         .max_connections(MAX_CONNECTIONS)
         .acquire_timeout(Duration::from_secs(10))

@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod contention;
 mod health;
 mod helpers;
 mod integrations;
