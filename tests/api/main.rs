@@ -17,4 +17,5 @@ mod revenue;
 mod sync;
 mod users;
 mod vocabulary;
+mod webhook_limits;
 mod webhooks;
