@@ -27,3 +27,53 @@ async fn a_transfer_resyncs_at_most_its_first_hundred_identified_users() {
         MAX_TRANSFER_USERS as i64
     );
 }
+
+/// Every sample payload RevenueCat publishes in its docs, delivered verbatim (formatting and
+/// the TRANSFER sample's year-4466 timestamp included), is acknowledged: a refusal would make
+/// RevenueCat retry it for hours and then drop it. The samples share a handful of event ids, so
+/// each is also delivered with its id made unique (the bytes otherwise untouched) to be
+/// recorded as an event of its own.
+#[tokio::test]
+async fn every_sample_revenuecat_publishes_is_acknowledged_and_recorded() {
+    let (app, header) = with_webhook(spawn_api_only_app().await).await;
+    let dir = format!(
+        "{}/fixtures/webhooks/revenuecat_samples",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let send = |body: Vec<u8>| {
+        app.client
+            .post(crate::webhooks::webhook_url(&app))
+            .header("Authorization", &header)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    let mut delivered = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let verbatim = std::fs::read_to_string(&path).unwrap();
+        let response = send(verbatim.clone().into_bytes()).await.unwrap();
+        assert_eq!(response.status(), 200, "{}", path.display());
+
+        let id = serde_json::from_str::<serde_json::Value>(&verbatim).unwrap()["event"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let unique_id = format!("{id}-{delivered}");
+        let unique = verbatim.replacen(&format!("\"{id}\""), &format!("\"{unique_id}\""), 1);
+        let response = send(unique.into_bytes()).await.unwrap();
+        assert_eq!(response.status(), 200, "{} (unique id)", path.display());
+        let stored = app
+            .store
+            .get_webhook_event(&app.project_id, &unique_id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{} is recorded", path.display()));
+        assert_ne!(stored.status, "failed", "{}", path.display());
+        delivered += 1;
+    }
+    assert_eq!(delivered, 18);
+}
