@@ -104,6 +104,9 @@ pub struct JobTimings {
     /// Delay of the resync that follows a webhook event; later events of the same user join
     /// the pending one (clock).
     pub follow_up_debounce: Duration,
+    /// How often integrations with `resync_interval_hours` are checked for a scheduled full
+    /// resync that is due (real; whether one is due is decided on the clock).
+    pub schedule_check: Duration,
 }
 
 impl Default for JobTimings {
@@ -121,6 +124,7 @@ impl Default for JobTimings {
             max_retry: Duration::from_secs(10 * 60),
             resolution_window: Duration::from_secs(20 * 60),
             follow_up_debounce: Duration::from_secs(2),
+            schedule_check: Duration::from_secs(60),
         }
     }
 }

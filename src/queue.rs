@@ -33,6 +33,8 @@ pub enum Task {
         project_id: String,
         event_id: String,
     },
+    /// `revenuecat_sync`: one `job_runs` row (a full-project resync).
+    ProjectResync { run_id: String },
 }
 
 #[derive(Debug, thiserror::Error)]

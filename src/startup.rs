@@ -22,6 +22,7 @@ use crate::queue::JobQueue;
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
 use crate::services::health::{Readiness, WorkerHealth};
 use crate::services::revenuecat_sync::RevenueCatSync;
+use crate::services::shared_budget::StoreBudget;
 use crate::services::webhooks::WebhookReceiver;
 use crate::services::Services;
 use crate::store::Store;
@@ -47,7 +48,11 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
     let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
     client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
     client_config.key_check_rate_limit_per_min = settings.rc_key_check_rate_limit;
-    let client = RevenueCatClient::new(client_config)?;
+    // Processes sharing a PostgreSQL database share each key's budget through it.
+    let client = match StoreBudget::for_store(&store) {
+        Some(budget) => RevenueCatClient::with_shared_budget(client_config, Arc::new(budget))?,
+        None => RevenueCatClient::new(client_config)?,
+    };
     Ok(Services {
         queue: JobQueue::new(&store),
         sync: RevenueCatSync::new(store.clone(), client)
@@ -153,6 +158,7 @@ fn http_server(
         workers,
     });
     let store = web::Data::new(services.store.clone());
+    let shared = web::Data::new(services.clone());
     let sync = web::Data::new(services.sync.clone());
     let webhooks = web::Data::new(services.webhooks.clone());
     let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
@@ -169,6 +175,7 @@ fn http_server(
             .app_data(authenticator.clone())
             .app_data(readiness.clone())
             .app_data(store.clone())
+            .app_data(shared.clone())
             .app_data(sync.clone())
             .app_data(webhooks.clone())
             .app_data(public_url.clone())

@@ -27,6 +27,9 @@ pub struct ConfigField {
     /// Checked locally, so a value the provider cannot accept is never sent to it.
     #[serde(skip)]
     pub shape: Option<TokenShape>,
+    /// For a whole number: the smallest and largest accepted value.
+    #[serde(skip)]
+    pub whole_number: Option<(u32, u32)>,
 }
 
 /// The shape of a credential: a prefix, then letters, digits or underscores.
@@ -81,6 +84,7 @@ const REVENUECAT_API_KEY: ConfigField = ConfigField {
     allowed_values: None,
     default: None,
     shape: Some(REVENUECAT_SECRET_KEY),
+    whole_number: None,
 };
 
 /// Exact gross revenue costs one more RevenueCat call per synced user (`/purchases`), so a
@@ -95,13 +99,33 @@ const REVENUECAT_TRACK_REVENUE: ConfigField = ConfigField {
     allowed_values: Some(&["true", "false"]),
     default: Some("true"),
     shape: None,
+    whole_number: None,
+};
+
+/// Webhooks can be lost on RevenueCat's side (it gives up after five retries) or arrive for a
+/// project before its integration existed; a periodic full resync reconciles. Off unless set.
+const REVENUECAT_RESYNC_INTERVAL_HOURS: ConfigField = ConfigField {
+    key: "resync_interval_hours",
+    label: "Scheduled resync (hours)",
+    required: false,
+    sensitive: false,
+    placeholder: "24",
+    description: "Run a full resync of every user this often (whole hours, 1 to 8760). Unset (default): no scheduled resync.",
+    allowed_values: None,
+    default: None,
+    shape: None,
+    whole_number: Some((1, 8760)),
 };
 
 pub static PROVIDERS: &[ProviderDefinition] = &[ProviderDefinition {
     id: REVENUECAT,
     name: "RevenueCat",
     description: "Subscription management — syncs subscriber status, revenue, and entitlements to user properties.",
-    config_fields: &[REVENUECAT_API_KEY, REVENUECAT_TRACK_REVENUE],
+    config_fields: &[
+        REVENUECAT_API_KEY,
+        REVENUECAT_TRACK_REVENUE,
+        REVENUECAT_RESYNC_INTERVAL_HOURS,
+    ],
     uses_webhooks: true,
 }];
 
@@ -133,6 +157,12 @@ impl IntegrationConfig {
     /// Whether RevenueCat syncs fetch every purchase and write `rc_total_revenue_usd`.
     pub fn track_revenue(&self) -> bool {
         self.get_or_default(&REVENUECAT_TRACK_REVENUE) == Some("true")
+    }
+
+    /// How often a full resync runs on its own, when the integration asks for one.
+    pub fn resync_interval_hours(&self) -> Option<u32> {
+        self.get(REVENUECAT_RESYNC_INTERVAL_HOURS.key)
+            .and_then(|hours| hours.parse().ok())
     }
 
     /// The config as shown to API clients: sensitive values cut to 4 characters + `****`.
@@ -179,6 +209,8 @@ pub enum ConfigError {
         prefix: &'static str,
         max_len: usize,
     },
+    #[error("Config field '{field}' must be a whole number from {min} to {max}")]
+    NotInRange { field: String, min: u32, max: u32 },
     #[error("Missing required config field: {0}")]
     MissingField(&'static str),
     #[error("Config field '{0}' must not be empty")]
@@ -231,7 +263,17 @@ pub fn parse_config_input(
                 });
             }
         }
-
+        if let Some((min, max)) = field.whole_number {
+            let in_range = s.bytes().all(|b| b.is_ascii_digit())
+                && s.parse::<u32>().is_ok_and(|n| (min..=max).contains(&n));
+            if !in_range {
+                return Err(ConfigError::NotInRange {
+                    field: key.into(),
+                    min,
+                    max,
+                });
+            }
+        }
         values.insert(key.to_owned(), s.clone());
     }
     Ok(IntegrationConfig(values))

@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::AuthError;
 use crate::services::integrations::IntegrationError;
+use crate::services::resync_runs::RunError;
 use crate::services::revenuecat_sync::SyncError;
 use crate::services::users::UsersError;
 use crate::services::webhooks::WebhookError;
@@ -178,6 +179,26 @@ impl From<WebhookError> for ApiError {
             WebhookError::Busy => ApiError::Busy(err.to_string()),
             WebhookError::CommitFailed => ApiError::Internal(err.into()),
             WebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(err: RunError) -> Self {
+        match err {
+            RunError::NotConfigured | RunError::NotFound => ApiError::NotFound(err.to_string()),
+            RunError::NotCancellable(_) => ApiError::BadRequest(err.to_string()),
+            RunError::AlreadyActive {
+                ref existing_run_id,
+            } => {
+                let mut extra = Map::new();
+                extra.insert("existing_run_id".into(), json!(existing_run_id));
+                ApiError::Conflict {
+                    message: err.to_string(),
+                    extra,
+                }
+            }
+            RunError::Store(e) => e.into(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod health;
 mod integrations;
+mod jobs;
 mod sync;
 mod users;
 mod webhooks;
@@ -40,6 +41,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .default_service(web::to(extract::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/integrations/revenuecat/sync")
+                        .post(jobs::trigger_sync)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
                     web::resource("/integrations/revenuecat/sync/{user_id}")
                         .post(sync::sync_user)
                         .default_service(web::to(extract::method_not_allowed)),
@@ -59,6 +65,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/users/{user_id}")
                         .get(users::get_user)
+                        .default_service(web::to(extract::method_not_allowed)),
+                ),
+        )
+        .service(
+            web::scope("/v1/teams/{team_id}/jobs")
+                .service(
+                    web::resource("")
+                        .get(jobs::list_jobs)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/{job_run_id}")
+                        .get(jobs::get_job)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/{job_run_id}/cancel")
+                        .post(jobs::cancel_job)
                         .default_service(web::to(extract::method_not_allowed)),
                 ),
         );

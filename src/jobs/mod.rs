@@ -11,7 +11,7 @@ use apalis::prelude::{BoxDynError, Data};
 pub use runtime::JobRuntime;
 
 use crate::queue::Task;
-use crate::services::{event_resolution, user_resyncs, Services};
+use crate::services::{event_resolution, resync_runs, user_resyncs, Services};
 
 async fn handle(task: Task, services: Data<Arc<Services>>) -> Result<(), BoxDynError> {
     match task {
@@ -20,6 +20,7 @@ async fn handle(task: Task, services: Data<Arc<Services>>) -> Result<(), BoxDynE
             project_id,
             event_id,
         } => event_resolution::run(&services, &project_id, &event_id).await?,
+        Task::ProjectResync { run_id } => resync_runs::run(&services, &run_id).await?,
     }
     Ok(())
 }

@@ -9,7 +9,8 @@
 //! - the dispatcher pushes due work every `dispatch_interval` and pushes again what was lost;
 //! - every start uses fresh worker and instance names, so a restarted process never collides
 //!   with the dead one's registration;
-//! - idle workers poll every `poll_interval` (apalis otherwise waits for its next heartbeat).
+//! - idle workers poll every `poll_interval` (apalis otherwise waits for its next heartbeat);
+//! - scheduled full resyncs are started every `schedule_check` when due.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use tokio::sync::watch;
 use crate::config::SHUTDOWN_GRACE;
 use crate::queue::JobQueue;
 use crate::services::health::WorkerHealth;
-use crate::services::{dispatcher, Services};
+use crate::services::{dispatcher, resync_runs, Services};
 
 const WORKER_CONCURRENCY: usize = 4;
 
@@ -70,6 +71,21 @@ impl JobRuntime {
                 },
             )
         };
+        let schedule = {
+            let services = services.clone();
+            every(
+                services.timings.schedule_check,
+                stopped.clone(),
+                move || {
+                    let services = services.clone();
+                    async move {
+                        if let Err(e) = resync_runs::start_scheduled(&services).await {
+                            tracing::warn!(error.cause_chain = ?e, "could not start scheduled resyncs");
+                        }
+                    }
+                },
+            )
+        };
         let dispatch = {
             let services = services.clone();
             every(services.timings.dispatch_interval, stopped, move || {
@@ -84,7 +100,7 @@ impl JobRuntime {
         Ok(Self {
             stop,
             monitor,
-            loops: vec![heartbeat, dispatch],
+            loops: vec![heartbeat, schedule, dispatch],
             health,
             services,
         })

@@ -20,6 +20,12 @@ impl KeyFingerprint {
     pub fn of(key: &SecretString) -> Self {
         Self(Sha256::digest(key.expose_secret().as_bytes()).into())
     }
+
+    /// Lower-case hex of the whole digest: how processes sharing a database name a key's
+    /// budget (see [`crate::revenuecat::SharedBudget`]).
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 impl std::fmt::Debug for KeyFingerprint {

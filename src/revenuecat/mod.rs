@@ -16,16 +16,20 @@ mod lenient;
 pub mod mapping;
 pub mod model;
 pub mod rate_limiter;
+pub mod shared_budget;
 pub mod webhook_event;
 
 pub use api_key::{redact_api_key, KeyFingerprint};
 pub use catalog::{Catalog, CatalogProduct};
-pub use client::{ClientConfig, ClientMetrics, RevenueCatClient, DEFAULT_BASE_URL};
+pub use client::{
+    CallCounts, CallLog, ClientConfig, ClientMetrics, RevenueCatClient, DEFAULT_BASE_URL,
+};
 pub use customer_data::{CustomerData, FetchPlan};
 pub use error::RevenueCatError;
 pub use mapping::{
     is_revenue_affecting, map_customer, map_webhook_event, BillingPeriod, PropertyPatch, RcStatus,
     SubscriberState, Update, RC_PROPERTY_KEYS,
 };
-pub use rate_limiter::{DomainLimit, RateLimitDomain, RateLimiter, RateLimits};
+pub use rate_limiter::{DomainLimit, Priority, RateLimitDomain, RateLimiter, RateLimits};
+pub use shared_budget::{Lease, SharedBudget};
 pub use webhook_event::{EventType, PeriodType, WebhookEvent, WebhookPayload};

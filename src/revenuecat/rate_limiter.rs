@@ -14,6 +14,14 @@
 //! A pacer idle long enough to be indistinguishable from a fresh one (no caller waiting, no
 //! penalty running, no slot handed out in the future) is dropped, so the registry holds only
 //! the keys in use, not every key ever seen.
+//!
+//! Callers of one key take turns by [`Priority`]: each class queues on its own, and the heads
+//! of the classes alternate. So an admin's single-user sync waits at most a slot or two behind
+//! a full resync however many of its requests are queued, and webhook follow-ups and a full
+//! resync each get at least half of the budget while both want more.
+//!
+//! With a [`SharedBudget`] (PostgreSQL scale-out) each request also needs a token from the
+//! budget every process on the database shares; see [`super::shared_budget`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -23,6 +31,32 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::api_key::KeyFingerprint;
+use super::shared_budget::{slice_size, SharedBudget, Stash};
+
+/// Who is waiting for RevenueCat, which decides the order of service among callers of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Priority {
+    /// Someone is waiting on an HTTP answer: a single-user sync, a key check, provisioning.
+    Interactive,
+    /// Background work that keeps users current: webhook follow-up resyncs, anonymous-id
+    /// resolution.
+    #[default]
+    FollowUp,
+    /// A full-project resync.
+    Bulk,
+}
+
+impl Priority {
+    const COUNT: usize = 3;
+
+    fn index(self) -> usize {
+        match self {
+            Priority::Interactive => 0,
+            Priority::FollowUp => 1,
+            Priority::Bulk => 2,
+        }
+    }
+}
 
 /// RevenueCat's rate-limiting domains rcsync uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,6 +132,24 @@ struct PacerState {
     blocked_until: Instant,
 }
 
+/// The budget shared with other processes, as one pacer uses it.
+struct SharedSlot {
+    budget: Arc<dyn SharedBudget>,
+    key: KeyFingerprint,
+    domain: RateLimitDomain,
+    limit: DomainLimit,
+    stash: Mutex<Stash>,
+}
+
+impl std::fmt::Debug for SharedSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedSlot")
+            .field("key", &self.key)
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Spacing for one (key, domain).
 #[derive(Debug)]
 pub struct Pacer {
@@ -105,8 +157,11 @@ pub struct Pacer {
     /// Burst tolerance: how far ahead of `next_slot` a request may start.
     tolerance: Duration,
     state: Mutex<PacerState>,
-    /// Callers wait for their turn here, in arrival order (tokio's mutex is fair).
+    /// Each priority class queues here first, in arrival order (tokio's mutex is fair)...
+    class_turns: [tokio::sync::Mutex<()>; Priority::COUNT],
+    /// ...and the head of each class then queues here, so the classes alternate.
     turn: tokio::sync::Mutex<()>,
+    shared: Option<SharedSlot>,
 }
 
 impl Pacer {
@@ -120,7 +175,28 @@ impl Pacer {
                 next_slot: now,
                 blocked_until: now,
             }),
+            class_turns: Default::default(),
             turn: tokio::sync::Mutex::new(()),
+            shared: None,
+        }
+    }
+
+    /// A pacer whose requests also need tokens of a budget shared with other processes.
+    fn with_shared(
+        limit: DomainLimit,
+        budget: Arc<dyn SharedBudget>,
+        key: KeyFingerprint,
+        domain: RateLimitDomain,
+    ) -> Self {
+        Self {
+            shared: Some(SharedSlot {
+                budget,
+                key,
+                domain,
+                limit,
+                stash: Mutex::new(Stash::default()),
+            }),
+            ..Self::new(limit)
         }
     }
 
@@ -135,8 +211,18 @@ impl Pacer {
     /// only once the wait is over: a caller that gives up (its future dropped because its
     /// client went away or its deadline passed) leaves no reservation behind to delay the ones
     /// after it.
-    pub async fn acquire(&self) {
+    pub async fn acquire(&self, priority: Priority) {
+        let _class_turn = self.class_turns[priority.index()].lock().await;
         let _turn = self.turn.lock().await;
+        self.wait_for_local_slot().await;
+        if let Some(shared) = &self.shared {
+            self.wait_for_shared_token(shared).await;
+        }
+        let mut state = self.lock();
+        state.next_slot = state.next_slot.max(Instant::now()) + self.interval;
+    }
+
+    async fn wait_for_local_slot(&self) {
         loop {
             let earliest = {
                 let state = self.lock();
@@ -149,17 +235,57 @@ impl Pacer {
             // Re-read the state after sleeping: a 429 may have pushed `blocked_until` further.
             tokio::time::sleep_until(earliest).await;
         }
-        let mut state = self.lock();
-        state.next_slot = state.next_slot.max(Instant::now()) + self.interval;
+    }
+
+    /// Spends a stashed token of the shared budget, leasing a slice when none is left. If the
+    /// budget cannot be reached, the local pacing alone applies (a database hiccup must not
+    /// stop RevenueCat work; the local rate is the configured one either way).
+    async fn wait_for_shared_token(&self, shared: &SharedSlot) {
+        let slice = slice_size(shared.limit);
+        let capacity = slice.max(shared.limit.burst);
+        loop {
+            if lock(&shared.stash).take(Instant::now()) {
+                return;
+            }
+            let lease = shared
+                .budget
+                .lease(&shared.key, shared.domain, shared.limit, capacity, slice)
+                .await;
+            let lease = match lease {
+                Ok(lease) => lease,
+                Err(error) => {
+                    tracing::warn!(%error, "shared RevenueCat budget unavailable; pacing locally");
+                    return;
+                }
+            };
+            if !lease.blocked_for.is_zero() {
+                // Another process was told to back off: so are we.
+                self.penalize(lease.blocked_for);
+            }
+            if lease.granted > 0 {
+                lock(&shared.stash).fill(lease.granted - 1, Instant::now());
+                return;
+            }
+            let wait = lease
+                .retry_in
+                .max(lease.blocked_for)
+                .max(Duration::from_millis(5));
+            tokio::time::sleep(wait).await;
+        }
     }
 
     /// Blocks every caller for `retry_after` and restarts pacing after it (no burst on
     /// resume, so the queue drains at the steady rate).
     pub fn penalize(&self, retry_after: Duration) {
-        let mut state = self.lock();
-        let until = Instant::now() + retry_after;
-        state.blocked_until = state.blocked_until.max(until);
-        state.next_slot = state.next_slot.max(state.blocked_until + self.tolerance);
+        {
+            let mut state = self.lock();
+            let until = Instant::now() + retry_after;
+            state.blocked_until = state.blocked_until.max(until);
+            state.next_slot = state.next_slot.max(state.blocked_until + self.tolerance);
+        }
+        if let Some(shared) = &self.shared {
+            lock(&shared.stash).clear();
+        }
     }
 
     /// Whether a fresh pacer would behave exactly like this one from now on.
@@ -167,6 +293,12 @@ impl Pacer {
         let state = self.lock();
         state.next_slot <= now && state.blocked_until <= now
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Pacers by key fingerprint and domain.
@@ -191,11 +323,21 @@ impl Registry {
 }
 
 /// Registry of pacers, keyed by a SHA-256 fingerprint of the API key (never the key itself).
-#[derive(Debug)]
 pub struct RateLimiter {
     limits: RateLimits,
     registry: Mutex<Registry>,
     key_checks: Pacer,
+    shared: Option<Arc<dyn SharedBudget>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("limits", &self.limits)
+            .field("pacers", &self.pacer_count())
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
 }
 
 impl Default for RateLimiter {
@@ -213,7 +355,14 @@ impl RateLimiter {
                 sweep_at: MIN_SWEEP_AT,
             }),
             key_checks: Pacer::new(limits.key_checks),
+            shared: None,
         }
+    }
+
+    /// Every request also takes a token of `budget`, shared with the other processes.
+    pub fn with_shared_budget(mut self, budget: Arc<dyn SharedBudget>) -> Self {
+        self.shared = Some(budget);
+        self
     }
 
     pub fn limits(&self) -> RateLimits {
@@ -226,11 +375,16 @@ impl RateLimiter {
             .registry
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let id = (KeyFingerprint::of(key), domain);
+        let fingerprint = KeyFingerprint::of(key);
+        let id = (fingerprint, domain);
         if let Some(pacer) = registry.pacers.get(&id) {
             return pacer.clone();
         }
-        let pacer = Arc::new(Pacer::new(self.limits.for_domain(domain)));
+        let limit = self.limits.for_domain(domain);
+        let pacer = Arc::new(match &self.shared {
+            Some(budget) => Pacer::with_shared(limit, budget.clone(), fingerprint, domain),
+            None => Pacer::new(limit),
+        });
         registry.pacers.insert(id, pacer.clone());
         if registry.pacers.len() > registry.sweep_at {
             registry.sweep_idle();
@@ -247,17 +401,27 @@ impl RateLimiter {
             .len()
     }
 
-    pub async fn acquire(&self, key: &SecretString, domain: RateLimitDomain) {
-        self.pacer(key, domain).acquire().await;
+    pub async fn acquire(&self, key: &SecretString, domain: RateLimitDomain, priority: Priority) {
+        self.pacer(key, domain).acquire(priority).await;
     }
 
     /// The process-wide turn of a key check (before the key's own pacer).
     pub async fn acquire_key_check(&self) {
-        self.key_checks.acquire().await;
+        self.key_checks.acquire(Priority::Interactive).await;
     }
 
+    /// Holds every caller of `key` and `domain` for `retry_after` (a 429): in this process at
+    /// once, and in every process sharing the budget at their next lease.
     pub fn penalize(&self, key: &SecretString, domain: RateLimitDomain, retry_after: Duration) {
         self.pacer(key, domain).penalize(retry_after);
+        if let Some(budget) = &self.shared {
+            let (budget, fingerprint) = (budget.clone(), KeyFingerprint::of(key));
+            tokio::spawn(async move {
+                if let Err(error) = budget.block(&fingerprint, domain, retry_after).await {
+                    tracing::warn!(%error, "could not share a RevenueCat 429 with other processes");
+                }
+            });
+        }
     }
 }
 
@@ -293,7 +457,11 @@ mod tests {
         let started = Instant::now();
         for _ in 0..30 {
             limiter
-                .acquire(&key, RateLimitDomain::CustomerInformation)
+                .acquire(
+                    &key,
+                    RateLimitDomain::CustomerInformation,
+                    Priority::FollowUp,
+                )
                 .await;
         }
         // 4 free (burst), then 26 more spaced 10 ms apart.
@@ -315,7 +483,11 @@ mod tests {
                 let limiter = limiter.clone();
                 tokio::spawn(async move {
                     limiter
-                        .acquire(&key("sk_shared"), RateLimitDomain::CustomerInformation)
+                        .acquire(
+                            &key("sk_shared"),
+                            RateLimitDomain::CustomerInformation,
+                            Priority::FollowUp,
+                        )
                         .await;
                 })
             })
@@ -335,13 +507,25 @@ mod tests {
         let limiter = RateLimiter::new(limits(60, 1));
         let started = Instant::now();
         limiter
-            .acquire(&key("sk_a"), RateLimitDomain::CustomerInformation)
+            .acquire(
+                &key("sk_a"),
+                RateLimitDomain::CustomerInformation,
+                Priority::FollowUp,
+            )
             .await;
         limiter
-            .acquire(&key("sk_b"), RateLimitDomain::CustomerInformation)
+            .acquire(
+                &key("sk_b"),
+                RateLimitDomain::CustomerInformation,
+                Priority::FollowUp,
+            )
             .await;
         limiter
-            .acquire(&key("sk_a"), RateLimitDomain::ProjectConfiguration)
+            .acquire(
+                &key("sk_a"),
+                RateLimitDomain::ProjectConfiguration,
+                Priority::FollowUp,
+            )
             .await;
         assert!(started.elapsed() < Duration::from_millis(500));
     }
@@ -351,7 +535,11 @@ mod tests {
         let limiter = Arc::new(RateLimiter::new(limits(60_000, 4)));
         let shared = key("sk_p");
         limiter
-            .acquire(&shared, RateLimitDomain::CustomerInformation)
+            .acquire(
+                &shared,
+                RateLimitDomain::CustomerInformation,
+                Priority::FollowUp,
+            )
             .await;
         let started = Instant::now();
         // Two callers queued when the 429 arrives...
@@ -360,7 +548,11 @@ mod tests {
                 let limiter = limiter.clone();
                 tokio::spawn(async move {
                     limiter
-                        .acquire(&key("sk_p"), RateLimitDomain::CustomerInformation)
+                        .acquire(
+                            &key("sk_p"),
+                            RateLimitDomain::CustomerInformation,
+                            Priority::FollowUp,
+                        )
                         .await;
                     Instant::now()
                 })
@@ -373,7 +565,11 @@ mod tests {
         );
         // ...and one arriving afterwards: all wait out the penalty.
         limiter
-            .acquire(&shared, RateLimitDomain::CustomerInformation)
+            .acquire(
+                &shared,
+                RateLimitDomain::CustomerInformation,
+                Priority::FollowUp,
+            )
             .await;
         assert!(started.elapsed() >= Duration::from_millis(400));
         for waiter in waiters {
@@ -383,7 +579,11 @@ mod tests {
         // Another key is unaffected.
         let other = Instant::now();
         limiter
-            .acquire(&key("sk_other"), RateLimitDomain::CustomerInformation)
+            .acquire(
+                &key("sk_other"),
+                RateLimitDomain::CustomerInformation,
+                Priority::FollowUp,
+            )
             .await;
         assert!(other.elapsed() < Duration::from_millis(100));
     }
@@ -394,7 +594,11 @@ mod tests {
         let limiter = Arc::new(RateLimiter::new(limits(300, 1)));
         let shared = key("sk_q");
         limiter
-            .acquire(&shared, RateLimitDomain::CustomerInformation)
+            .acquire(
+                &shared,
+                RateLimitDomain::CustomerInformation,
+                Priority::FollowUp,
+            )
             .await;
         let started = Instant::now();
         let waiter = {
@@ -402,7 +606,11 @@ mod tests {
             tokio::spawn(async move {
                 // Reserves the slot at +200 ms.
                 limiter
-                    .acquire(&key("sk_q"), RateLimitDomain::CustomerInformation)
+                    .acquire(
+                        &key("sk_q"),
+                        RateLimitDomain::CustomerInformation,
+                        Priority::FollowUp,
+                    )
                     .await;
                 Instant::now()
             })
@@ -430,15 +638,15 @@ mod tests {
         limiter.penalize(&penalized, domain, Duration::from_secs(600));
         for i in 0..1000 {
             limiter
-                .acquire(&key(&format!("sk_random_{i}")), domain)
+                .acquire(&key(&format!("sk_random_{i}")), domain, Priority::FollowUp)
                 .await;
         }
         tokio::time::advance(Duration::from_secs(2)).await;
-        limiter.acquire(&reserved, domain).await;
+        limiter.acquire(&reserved, domain, Priority::FollowUp).await;
         // Growing past the sweep threshold drops every pacer a fresh one would replace.
         for i in 0..MIN_SWEEP_AT {
             limiter
-                .acquire(&key(&format!("sk_later_{i}")), domain)
+                .acquire(&key(&format!("sk_later_{i}")), domain, Priority::FollowUp)
                 .await;
         }
         let count = limiter.pacer_count();
@@ -449,13 +657,15 @@ mod tests {
         // The penalty and the reservation survived the sweep: a fresh pacer would let both
         // callers through at once.
         let started = Instant::now();
-        limiter.acquire(&reserved, domain).await;
+        limiter.acquire(&reserved, domain, Priority::FollowUp).await;
         assert_eq!(
             started.elapsed(),
             Duration::from_secs(1),
             "reservation kept"
         );
-        limiter.acquire(&penalized, domain).await;
+        limiter
+            .acquire(&penalized, domain, Priority::FollowUp)
+            .await;
         assert_eq!(started.elapsed(), Duration::from_secs(598), "penalty kept");
     }
 
@@ -465,7 +675,7 @@ mod tests {
         let limiter = Arc::new(RateLimiter::new(limits(60, 1)));
         let shared = key("sk_burst");
         let domain = RateLimitDomain::CustomerInformation;
-        limiter.acquire(&shared, domain).await;
+        limiter.acquire(&shared, domain, Priority::FollowUp).await;
         // 100 callers give up after half a second, long before their turns would come.
         let aborted: Vec<_> = (0..100)
             .map(|_| {
@@ -473,7 +683,11 @@ mod tests {
                 tokio::spawn(async move {
                     tokio::time::timeout(
                         Duration::from_millis(500),
-                        limiter.acquire(&key("sk_burst"), RateLimitDomain::CustomerInformation),
+                        limiter.acquire(
+                            &key("sk_burst"),
+                            RateLimitDomain::CustomerInformation,
+                            Priority::FollowUp,
+                        ),
                     )
                     .await
                 })
@@ -484,7 +698,7 @@ mod tests {
         }
         // The next caller gets the slot after the last one actually taken, not 100 s later.
         let started = Instant::now();
-        limiter.acquire(&shared, domain).await;
+        limiter.acquire(&shared, domain, Priority::FollowUp).await;
         assert_eq!(started.elapsed(), Duration::from_millis(500));
     }
 
@@ -497,6 +711,69 @@ mod tests {
             limiter.acquire_key_check().await;
         }
         assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_interactive_caller_waits_at_most_two_slots_behind_a_bulk_queue() {
+        // 60/min, no burst: one slot per second.
+        let limiter = Arc::new(RateLimiter::new(limits(60, 1)));
+        let domain = RateLimitDomain::CustomerInformation;
+        limiter.acquire(&key("sk_k"), domain, Priority::Bulk).await;
+        let bulk: Vec<_> = (0..20)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move {
+                    limiter.acquire(&key("sk_k"), domain, Priority::Bulk).await;
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        let started = Instant::now();
+        limiter
+            .acquire(&key("sk_k"), domain, Priority::Interactive)
+            .await;
+        assert!(
+            started.elapsed() <= Duration::from_secs(2),
+            "{:?} behind 20 queued bulk requests",
+            started.elapsed()
+        );
+        for task in bulk {
+            task.abort();
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn follow_ups_and_bulk_alternate_while_both_queue() {
+        let limiter = Arc::new(RateLimiter::new(limits(60, 1)));
+        let domain = RateLimitDomain::CustomerInformation;
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let spawn = |priority: Priority, n: usize| -> Vec<_> {
+            (0..n)
+                .map(|_| {
+                    let (limiter, order) = (limiter.clone(), order.clone());
+                    tokio::spawn(async move {
+                        limiter.acquire(&key("sk_s"), domain, priority).await;
+                        order.lock().unwrap().push(priority);
+                    })
+                })
+                .collect()
+        };
+        let mut tasks = spawn(Priority::Bulk, 10);
+        tokio::task::yield_now().await;
+        tasks.extend(spawn(Priority::FollowUp, 10));
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let order = order.lock().unwrap();
+        let first_ten = &order[..10];
+        let follow_ups = first_ten
+            .iter()
+            .filter(|p| **p == Priority::FollowUp)
+            .count();
+        assert!(
+            (4..=6).contains(&follow_ups),
+            "the first ten slots went {follow_ups} to follow-ups: {order:?}"
+        );
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! attempt. It is also the safety net: a pushed task that never started (its push
 //! or its task was lost) and a claim held by a process that died are pushed again.
 //!
+//! Full-resync runs are pushed the same way: when triggered, when their retry is due, and when
+//! the process running one died (the run resumes from its checkpoint).
+//!
 //! Every process that runs workers runs a dispatcher; on PostgreSQL they split the due rows
 //! between them (`SKIP LOCKED`), and a row pushed twice is harmless (only one claim wins).
 
@@ -15,6 +18,8 @@ use crate::store::StoreError;
 
 /// Anonymous-event resolutions taken per round.
 const DISPATCH_BATCH: i64 = 500;
+/// Full resyncs started per round (each is one long task).
+const RUN_BATCH: i64 = 16;
 /// User resyncs on the queue or running at most, across every process. RevenueCat's budget
 /// serves a few resyncs a second per key; pushing more only fills the queue (and, on SQLite,
 /// competes with webhook ingestion for the write lock). The backlog waits in `user_resyncs`,
@@ -34,6 +39,13 @@ pub async fn dispatch_due(services: &Services) -> Result<usize, StoreError> {
         .into_iter()
         .map(|resync_id| Task::UserResync { resync_id })
         .collect();
+    tasks.extend(
+        store
+            .dispatch_due_job_runs(redispatch, claim_policy(timings), RUN_BATCH)
+            .await?
+            .into_iter()
+            .map(|run_id| Task::ProjectResync { run_id }),
+    );
     tasks.extend(
         store
             .dispatch_due_resolutions(redispatch, DISPATCH_BATCH)

@@ -9,12 +9,13 @@ use secrecy::SecretString;
 use crate::config::DEFAULT_RC_DEADLINE;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::integration::{Integration, REVENUECAT};
+use crate::revenuecat::model::{Customer, ListPage};
 use crate::revenuecat::{
-    map_customer, Catalog, CustomerData, FetchPlan, KeyFingerprint, PropertyPatch,
-    RevenueCatClient, RevenueCatError,
+    map_customer, CallLog, Catalog, CustomerData, FetchPlan, KeyFingerprint, Priority,
+    PropertyPatch, RevenueCatClient, RevenueCatError,
 };
 use crate::services::ttl_cache::TtlCache;
-use crate::store::users::{ChangeOutcome, ChangeRule, PropertyChange, UserChange};
+use crate::store::users::{ChangeOutcome, ChangeRule, EventMarker, PropertyChange, UserChange};
 use crate::store::{retry_transient_once, Store, StoreError};
 
 /// Entitlements and products change rarely and cost the 60/min Project Configuration budget:
@@ -123,17 +124,25 @@ impl RevenueCatSync {
 
     /// The RevenueCat project of a key that is about to be stored, within the deadline.
     pub async fn verify_key(&self, api_key: &SecretString) -> Result<String, SyncError> {
-        self.within(Some(self.request_deadline), self.resolve_project(api_key))
-            .await
+        let client = self.client.with_priority(Priority::Interactive);
+        self.within(
+            Some(self.request_deadline),
+            self.resolve_project(&client, api_key),
+        )
+        .await
     }
 
     /// The RevenueCat project a key belongs to (V2 secret keys are project-scoped), cached;
     /// any deadline is the caller's.
-    pub async fn resolve_project(&self, api_key: &SecretString) -> Result<String, SyncError> {
+    pub async fn resolve_project(
+        &self,
+        client: &RevenueCatClient,
+        api_key: &SecretString,
+    ) -> Result<String, SyncError> {
         let project = self
             .key_projects
             .get_or_fetch(KeyFingerprint::of(api_key), || async {
-                let projects = self.client.verify_key(api_key).await?;
+                let projects = client.verify_key(api_key).await?;
                 Ok::<_, RevenueCatError>(projects.into_iter().next().map(|p| p.id))
             })
             .await
@@ -145,7 +154,11 @@ impl RevenueCatSync {
     }
 
     /// The enabled RevenueCat integration of a project, with its key and RevenueCat project.
-    async fn connection(&self, project_id: &str) -> Result<Connection, SyncError> {
+    async fn connection(
+        &self,
+        client: &RevenueCatClient,
+        project_id: &str,
+    ) -> Result<Connection, SyncError> {
         let integration = self
             .store
             .get_active_integration(project_id, REVENUECAT)
@@ -159,7 +172,7 @@ impl RevenueCatSync {
             .ok_or(SyncError::NotConfigured)?;
         let rc_project = match &integration.provider_project_id {
             Some(id) => id.clone(),
-            None => self.resolve_project(&api_key).await?,
+            None => self.resolve_project(client, &api_key).await?,
         };
         Ok(Connection {
             integration,
@@ -168,15 +181,18 @@ impl RevenueCatSync {
         })
     }
 
-    async fn catalog(&self, connection: &Connection) -> Result<Arc<Catalog>, SyncError> {
+    async fn catalog(
+        &self,
+        client: &RevenueCatClient,
+        connection: &Connection,
+    ) -> Result<Arc<Catalog>, SyncError> {
         let cache_key = format!(
             "{}:{}:{}",
             connection.integration.id, connection.integration.revision, connection.rc_project
         );
         self.catalogs
             .get_or_fetch(cache_key, || async {
-                let catalog = self
-                    .client
+                let catalog = client
                     .fetch_catalog(&connection.api_key, &connection.rc_project)
                     .await?;
                 Ok::<_, RevenueCatError>(Arc::new(catalog))
@@ -192,7 +208,8 @@ impl RevenueCatSync {
         project_id: &str,
         user_id: &str,
     ) -> Result<SyncedUser, SyncError> {
-        self.sync(project_id, user_id, None).await
+        let client = self.client.with_priority(Priority::FollowUp);
+        self.sync(&client, project_id, user_id, None).await
     }
 
     /// [`Self::sync_user`] for the HTTP route: asking RevenueCat gets the request deadline;
@@ -202,7 +219,8 @@ impl RevenueCatSync {
         project_id: &str,
         user_id: &str,
     ) -> Result<SyncedUser, SyncError> {
-        self.sync(project_id, user_id, Some(self.request_deadline))
+        let client = self.client.with_priority(Priority::Interactive);
+        self.sync(&client, project_id, user_id, Some(self.request_deadline))
             .await
     }
 
@@ -212,6 +230,7 @@ impl RevenueCatSync {
     /// is never stamped with ours.
     async fn sync(
         &self,
+        client: &RevenueCatClient,
         project_id: &str,
         user_id: &str,
         deadline: Option<Duration>,
@@ -226,8 +245,8 @@ impl RevenueCatSync {
         let remaining = || deadline.map(|d| d.saturating_sub(started.elapsed()));
         let (connection, catalog) = self
             .within(remaining(), async {
-                let connection = self.connection(project_id).await?;
-                let catalog = self.catalog(&connection).await?;
+                let connection = self.connection(client, project_id).await?;
+                let catalog = self.catalog(client, &connection).await?;
                 Ok((connection, catalog))
             })
             .await?;
@@ -235,7 +254,7 @@ impl RevenueCatSync {
         for _ in 0..FETCH_ATTEMPTS {
             let marker = self.store.event_marker(project_id, user_id).await?;
             let data = self
-                .within(remaining(), self.fetch(&connection, user_id, plan))
+                .within(remaining(), fetch(client, &connection, user_id, plan))
                 .await?;
             let patch = map_customer(&data, &catalog);
             let change = UserChange {
@@ -273,18 +292,6 @@ impl RevenueCatSync {
         }
     }
 
-    async fn fetch(
-        &self,
-        connection: &Connection,
-        user_id: &str,
-        plan: FetchPlan,
-    ) -> Result<CustomerData, SyncError> {
-        self.client
-            .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id, plan)
-            .await?
-            .ok_or(SyncError::SubscriberNotFound)
-    }
-
     async fn write_change(
         &self,
         project_id: &str,
@@ -309,12 +316,139 @@ impl RevenueCatSync {
         if !is_customer_id(customer_id) {
             return Ok(None);
         }
-        let connection = self.connection(project_id).await?;
-        let customer = self
-            .client
+        let client = self.client.with_priority(Priority::FollowUp);
+        let connection = self.connection(&client, project_id).await?;
+        let customer = client
             .get_customer(&connection.api_key, &connection.rc_project, customer_id)
             .await?;
         Ok(customer.map(|c| c.id))
+    }
+
+    /// What a full resync needs for its whole run: the connection and the catalog, fetched
+    /// once, and a client at bulk priority that counts its calls into `log`.
+    pub async fn bulk_session(
+        &self,
+        project_id: &str,
+        log: Arc<CallLog>,
+    ) -> Result<BulkSession, SyncError> {
+        let client = self
+            .client
+            .with_priority(Priority::Bulk)
+            .recording_into(log);
+        let connection = self.connection(&client, project_id).await?;
+        let catalog = self.catalog(&client, &connection).await?;
+        let plan = FetchPlan::new(connection.integration.config.track_revenue());
+        Ok(BulkSession {
+            store: self.store.clone(),
+            project_id: project_id.to_owned(),
+            client,
+            connection,
+            catalog,
+            plan,
+        })
+    }
+
+    /// Requests per second the Customer Information budget of one key allows.
+    pub fn customer_requests_per_second(&self) -> f64 {
+        f64::from(self.client.config().customer_rate_limit_per_min) / 60.0
+    }
+}
+
+async fn fetch(
+    client: &RevenueCatClient,
+    connection: &Connection,
+    user_id: &str,
+    plan: FetchPlan,
+) -> Result<CustomerData, SyncError> {
+    client
+        .fetch_customer_data(&connection.api_key, &connection.rc_project, user_id, plan)
+        .await?
+        .ok_or(SyncError::SubscriberNotFound)
+}
+
+/// A full resync's connection to RevenueCat (see [`RevenueCatSync::bulk_session`]). Fetches
+/// exactly what a single-user sync fetches and maps it the same way, so both give the same
+/// properties; the run writes them itself, in batches with its checkpoints.
+pub struct BulkSession {
+    store: Store,
+    project_id: String,
+    client: RevenueCatClient,
+    connection: Connection,
+    catalog: Arc<Catalog>,
+    plan: FetchPlan,
+}
+
+/// One user as a full resync fetched them.
+#[derive(Debug)]
+pub struct FetchedUser {
+    pub user_id: String,
+    /// The user's ordering marker before RevenueCat was asked: the write is a compare-and-set
+    /// on it, as in a single-user sync.
+    pub marker: Option<EventMarker>,
+    /// When the fetch began (store clock): follow-ups requested before are answered by it.
+    pub fetched_from: i64,
+    /// `None`: RevenueCat does not know the customer.
+    pub found: Option<FoundCustomer>,
+}
+
+#[derive(Debug)]
+pub struct FoundCustomer {
+    pub patch: PropertyPatch,
+    /// `/subscriptions` kept failing: only entitlements are known.
+    pub entitlements_only: bool,
+    /// The fewest calls that could have fetched this customer (see [`FetchPlan::floor_calls`]).
+    pub floor_calls: usize,
+}
+
+impl BulkSession {
+    pub fn plan(&self) -> FetchPlan {
+        self.plan
+    }
+
+    /// Fetches one user and maps their state. A rejected key is an error (the run fails);
+    /// other RevenueCat failures are errors of this user alone.
+    pub async fn fetch_user(&self, user_id: &str) -> Result<FetchedUser, SyncError> {
+        let marker = self.store.event_marker(&self.project_id, user_id).await?;
+        let fetched_from = self.store.now_ms();
+        let found = if is_customer_id(user_id) {
+            self.client
+                .fetch_customer_data(
+                    &self.connection.api_key,
+                    &self.connection.rc_project,
+                    user_id,
+                    self.plan,
+                )
+                .await?
+        } else {
+            None
+        };
+        Ok(FetchedUser {
+            user_id: user_id.to_owned(),
+            marker,
+            fetched_from,
+            found: found.map(|data| FoundCustomer {
+                patch: map_customer(&data, &self.catalog),
+                entitlements_only: data.is_entitlements_only(),
+                floor_calls: self.plan.floor_calls(&data),
+            }),
+        })
+    }
+
+    /// One page of RevenueCat's customer list (`next_page` followed verbatim).
+    pub async fn customers_page(
+        &self,
+        limit: u32,
+        next_page: Option<&str>,
+    ) -> Result<ListPage<Customer>, SyncError> {
+        Ok(self
+            .client
+            .list_customers_page(
+                &self.connection.api_key,
+                &self.connection.rc_project,
+                limit,
+                next_page,
+            )
+            .await?)
     }
 }
 

@@ -237,3 +237,32 @@ impl Store {
         Ok(affected > 0)
     }
 }
+
+impl Store {
+    /// Enabled integrations of `provider` whose config asks for scheduled resyncs. The config
+    /// is sealed, so the filter runs after decryption; a row that cannot be opened is skipped
+    /// (and logged) rather than stopping every other project's schedule.
+    pub async fn scheduled_resync_integrations(
+        &self,
+        provider: &str,
+    ) -> Result<Vec<Integration>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM integrations \
+             WHERE provider = $1 AND deleted_at IS NULL AND enabled = $2 ORDER BY id"
+        ));
+        let rows: Vec<IntegrationRow> = with_pool!(self, pool => {
+            sqlx::query_as(sql).bind(provider).bind(true).fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match self.open_row(row) {
+                Ok(integration) => Some(integration),
+                Err(e) => {
+                    tracing::warn!(error = %e, "integration config cannot be read; no scheduled resync for it");
+                    None
+                }
+            })
+            .filter(|integration| integration.config.resync_interval_hours().is_some())
+            .collect())
+    }
+}

@@ -15,10 +15,13 @@ use secrecy::SecretString;
 use crate::clock::SharedClock;
 use crate::crypto::MasterKey;
 
+mod claims;
 mod error;
 pub mod instances;
 pub mod integrations;
+pub mod job_runs;
 pub mod postgres;
+pub mod rate_budgets;
 pub mod resyncs;
 pub mod sqlite;
 pub mod tenancy;

@@ -8,6 +8,8 @@
 
 use sqlx::{FromRow, QueryBuilder};
 
+use super::claims::abandoned_claim;
+pub use super::claims::ClaimPolicy;
 use super::tx::on_tx;
 use super::{with_pool, with_writer, Store, StoreError, Tx};
 
@@ -77,27 +79,49 @@ impl ResyncOutcome {
     }
 }
 
-/// When a claimed row counts as abandoned.
-#[derive(Debug, Clone, Copy)]
-pub struct ClaimPolicy {
-    /// The process that claimed it stopped heartbeating this long ago (it died).
-    pub instance_timeout_ms: i64,
-    /// Or the claim is this old whatever its process says (longer than any attempt).
-    pub lease_ms: i64,
-}
-
-/// The SQL condition "a running row whose claim is abandoned", with `now` the SQL expression
-/// (a placeholder or a literal) for the current time.
-fn abandoned_claim(policy: ClaimPolicy, now: &str) -> String {
-    format!(
-        "(status = 'running' AND (updated_at < {now} - {lease} OR claimed_by IS NULL OR claimed_by NOT IN \
-         (SELECT id FROM worker_instances WHERE heartbeat_at >= {now} - {timeout})))",
-        lease = policy.lease_ms,
-        timeout = policy.instance_timeout_ms,
-    )
-}
-
 impl Tx {
+    /// A full resync wrote these users with RevenueCat data fetched from `fetched_from` on,
+    /// so the follow-ups they had waiting from before are answered: clears their requests due
+    /// by `requested_due_by` (requested before the fetch, debounce included) and supersedes
+    /// their pending resync rows created before `fetched_from`. Returns how many it settled.
+    pub async fn settle_follow_ups(
+        &mut self,
+        project_id: &str,
+        user_ids: &[&str],
+        fetched_from: i64,
+        requested_due_by: i64,
+    ) -> Result<u64, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(0);
+        }
+        let now = self.now_ms();
+        let settled = on_tx!(self, conn => {
+            let mut qb = QueryBuilder::new("UPDATE app_users SET resync_due_at = NULL WHERE resync_due_at <= ");
+            qb.push_bind(requested_due_by).push(" AND project_id = ").push_bind(project_id);
+            qb.push(" AND user_id IN (");
+            let mut list = qb.separated(", ");
+            for user_id in user_ids {
+                list.push_bind(*user_id);
+            }
+            qb.push(")");
+            let cleared = qb.build().execute(&mut *conn).await?.rows_affected();
+            let mut qb = QueryBuilder::new(
+                "UPDATE user_resyncs SET status = 'superseded', last_error = 'covered by a full resync', \
+                 updated_at = ",
+            );
+            qb.push_bind(now).push(" WHERE status = 'pending' AND created_at <= ");
+            qb.push_bind(fetched_from).push(" AND project_id = ").push_bind(project_id);
+            qb.push(" AND user_id IN (");
+            let mut list = qb.separated(", ");
+            for user_id in user_ids {
+                list.push_bind(*user_id);
+            }
+            qb.push(")");
+            cleared + qb.build().execute(&mut *conn).await?.rows_affected()
+        });
+        Ok(settled)
+    }
+
     /// Requests resyncs of `user_ids` due at `run_after`, joining any pending request of the
     /// same user (the partial unique index decides, so concurrent requests never make two).
     pub async fn request_resyncs(

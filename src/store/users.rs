@@ -456,6 +456,78 @@ impl Store {
         Ok(row.and_then(|(timestamp_ms, event_id)| marker_of(timestamp_ms, event_id)))
     }
 
+    /// Users that are not anonymous: the ones a full resync covers.
+    pub async fn count_identified_users(&self, project_id: &str) -> Result<i64, StoreError> {
+        let (count,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as("SELECT COUNT(*) FROM app_users WHERE project_id = $1 AND is_anonymous = $2")
+                .bind(project_id)
+                .bind(false)
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(count)
+    }
+
+    /// The next `limit` identified user ids after `after`, in id order (keyset paging: a run
+    /// streams the users instead of holding them all).
+    pub async fn identified_user_ids(
+        &self,
+        project_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError> {
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT user_id FROM app_users WHERE project_id = $1 AND is_anonymous = $2 \
+                 AND user_id > $3 ORDER BY user_id LIMIT $4",
+            )
+            .bind(project_id)
+            .bind(false)
+            .bind(after.unwrap_or(""))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Which of `user_ids` the project has.
+    pub async fn existing_user_ids(
+        &self,
+        project_id: &str,
+        user_ids: &[&str],
+    ) -> Result<BTreeSet<String>, StoreError> {
+        if user_ids.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let rows: Vec<(String,)> = with_pool!(self, pool => {
+            let mut qb = QueryBuilder::new("SELECT user_id FROM app_users WHERE project_id = ");
+            qb.push_bind(project_id).push(" AND user_id IN (");
+            let mut list = qb.separated(", ");
+            for user_id in user_ids {
+                list.push_bind(*user_id);
+            }
+            qb.push(")");
+            qb.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows.into_iter().map(|(id,)| id).collect())
+    }
+
+    /// Follow-up resyncs a project has waiting: requested on user rows, or pending as resync
+    /// rows (the backlog a full resync shows, and partly settles).
+    pub async fn follow_up_backlog(&self, project_id: &str) -> Result<i64, StoreError> {
+        let (count,): (i64,) = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM app_users WHERE project_id = $1 AND resync_due_at IS NOT NULL) \
+                      + (SELECT COUNT(*) FROM user_resyncs WHERE project_id = $1 AND status = 'pending')",
+            )
+            .bind(project_id)
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(count)
+    }
+
     /// Users ordered by id, filtered by exact property values.
     pub async fn list_users(&self, query: UserQuery<'_>) -> Result<Vec<AppUser>, StoreError> {
         let dialect = self.dialect();

@@ -13,6 +13,7 @@ mod pacing;
 mod process;
 mod request_bodies;
 mod restart;
+mod resync;
 mod revenue;
 mod sync;
 mod users;

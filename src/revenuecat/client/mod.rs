@@ -15,6 +15,7 @@
 //! The API key is passed per call (projects have different keys), exposed only to build the
 //! `Authorization` header, and never logged.
 
+mod call_log;
 mod endpoints;
 mod fetch;
 mod paths;
@@ -38,8 +39,10 @@ use url::Url;
 
 use super::error::RevenueCatError;
 use super::model::ApiErrorBody;
-use super::rate_limiter::{DomainLimit, RateLimitDomain, RateLimiter, RateLimits};
+use super::rate_limiter::{DomainLimit, Priority, RateLimitDomain, RateLimiter, RateLimits};
+use super::shared_budget::SharedBudget;
 
+pub use call_log::{endpoint_label, CallCounts, CallLog};
 pub use paths::encode_path_segment;
 
 /// RevenueCat's production API base.
@@ -156,10 +159,14 @@ struct Inner {
     counters: Counters,
 }
 
-/// Cheap to clone (an `Arc` inside): build one per process and share it.
+/// Cheap to clone (an `Arc` inside): build one per process and share it. A clone can be
+/// told who is asking ([`Self::with_priority`]) and where to count its calls
+/// ([`Self::recording_into`]); the pacers, retries and counters stay shared.
 #[derive(Clone)]
 pub struct RevenueCatClient {
     inner: Arc<Inner>,
+    priority: Priority,
+    call_log: Option<Arc<CallLog>>,
 }
 
 impl std::fmt::Debug for RevenueCatClient {
@@ -198,12 +205,33 @@ struct Answer {
 
 impl RevenueCatClient {
     pub fn new(config: ClientConfig) -> Result<Self, RevenueCatError> {
+        Self::build(config, None)
+    }
+
+    /// A client whose requests also spend tokens of a budget shared with other processes
+    /// (see [`SharedBudget`]).
+    pub fn with_shared_budget(
+        config: ClientConfig,
+        budget: Arc<dyn SharedBudget>,
+    ) -> Result<Self, RevenueCatError> {
+        Self::build(config, Some(budget))
+    }
+
+    fn build(
+        config: ClientConfig,
+        budget: Option<Arc<dyn SharedBudget>>,
+    ) -> Result<Self, RevenueCatError> {
         let http = reqwest::Client::builder()
             .timeout(config.request_timeout)
             .user_agent(concat!("rcsync/", env!("CARGO_PKG_VERSION")))
+            // Full resyncs keep many requests in flight to one host.
+            .pool_max_idle_per_host(256)
             .build()
             .map_err(|error| RevenueCatError::Transport(error.to_string()))?;
-        let limiter = RateLimiter::new(config.rate_limits());
+        let mut limiter = RateLimiter::new(config.rate_limits());
+        if let Some(budget) = budget {
+            limiter = limiter.with_shared_budget(budget);
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
@@ -211,7 +239,25 @@ impl RevenueCatClient {
                 limiter,
                 counters: Counters::default(),
             }),
+            priority: Priority::default(),
+            call_log: None,
         })
+    }
+
+    /// This client, asking with `priority` (see [`Priority`]).
+    pub fn with_priority(&self, priority: Priority) -> Self {
+        Self {
+            priority,
+            ..self.clone()
+        }
+    }
+
+    /// This client, also counting its calls into `log`.
+    pub fn recording_into(&self, log: Arc<CallLog>) -> Self {
+        Self {
+            call_log: Some(log),
+            ..self.clone()
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -276,8 +322,14 @@ impl RevenueCatClient {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            self.inner.limiter.acquire(call.key, call.domain).await;
+            self.inner
+                .limiter
+                .acquire(call.key, call.domain, self.priority)
+                .await;
             Counters::bump(&counters.calls);
+            if let Some(log) = &self.call_log {
+                log.record_call(endpoint_label(call.url.path()));
+            }
             let started = Instant::now();
             let outcome = self.send_once(call).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -331,6 +383,9 @@ impl RevenueCatClient {
             match status {
                 429 => {
                     Counters::bump(&counters.rate_limited);
+                    if let Some(log) = &self.call_log {
+                        log.record_rate_limited();
+                    }
                     rate_limited += 1;
                     let wait = rate_limit_wait(answer.retry_after, error_body.backoff_ms);
                     self.inner.limiter.penalize(call.key, call.domain, wait);
