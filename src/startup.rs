@@ -64,6 +64,12 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
     })
 }
 
+/// The services without HTTP or workers, for CLI commands that act as the API would.
+pub async fn open_services(settings: &Settings) -> anyhow::Result<Services> {
+    let store = open_store(settings).await?;
+    build_services(settings, store)
+}
+
 /// Which parts run in this process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

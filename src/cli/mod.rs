@@ -6,6 +6,7 @@ use crate::config::{Flags, SECRETS_HELP};
 use crate::startup::Role;
 
 mod admin;
+mod jobs;
 mod server;
 
 #[derive(Parser, Debug)]
@@ -48,6 +49,11 @@ pub enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Keys(admin::KeysCommand),
+    /// Resync a project's users from RevenueCat (a `revenuecat_sync` job), or one user now.
+    Sync(jobs::SyncArgs),
+    /// Show and list job runs.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
 }
 
 /// Runs the parsed command; errors are printed by `main` as one line.
@@ -66,5 +72,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Teams(cmd) => admin::teams(&settings, cmd).await,
         Command::Projects(cmd) => admin::projects(&settings, cmd).await,
         Command::Keys(cmd) => admin::keys(&settings, cmd).await,
+        Command::Sync(args) => jobs::sync(&settings, args).await,
+        Command::Jobs(cmd) => jobs::jobs(&settings, cmd).await,
     }
 }

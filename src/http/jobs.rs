@@ -5,75 +5,18 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_B64;
 use base64::Engine;
-use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::has_nul;
 use crate::domain::permission::Permission;
-use crate::services::resync_runs::{self, TriggerRequest, Triggered};
+use crate::services::resync_runs::{self, JobRunView, TriggerRequest, Triggered};
 use crate::services::Services;
 use crate::store::job_runs::{JobRun, JobRunQuery, JobStatus, REVENUECAT_SYNC};
-use crate::timestamp::serde_iso;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 200;
-
-#[derive(Serialize)]
-struct Progress<'a> {
-    processed: i64,
-    total: i64,
-    message: Option<&'a str>,
-}
-
-/// DESIGN's job run object.
-#[derive(Serialize)]
-struct JobRunResponse<'a> {
-    id: &'a str,
-    job_type: &'a str,
-    status: &'a str,
-    team_id: &'a str,
-    project_id: &'a str,
-    triggered_by: &'a str,
-    params: &'a Value,
-    progress: Progress<'a>,
-    result: Option<&'a Value>,
-    error: Option<&'a str>,
-    #[serde(with = "serde_iso::option")]
-    started_at: Option<i64>,
-    #[serde(with = "serde_iso::option")]
-    completed_at: Option<i64>,
-    #[serde(with = "serde_iso")]
-    created_at: i64,
-    /// A cancel was asked for and the run has not stopped yet.
-    cancel_requested: bool,
-}
-
-impl<'a> From<&'a JobRun> for JobRunResponse<'a> {
-    fn from(run: &'a JobRun) -> Self {
-        JobRunResponse {
-            id: &run.id,
-            job_type: &run.job_type,
-            status: &run.status,
-            team_id: &run.team_id,
-            project_id: &run.project_id,
-            triggered_by: &run.triggered_by,
-            params: &run.params.0,
-            progress: Progress {
-                processed: run.progress_processed,
-                total: run.progress_total,
-                message: run.progress_message.as_deref(),
-            },
-            result: run.result.as_ref().map(|r| &r.0),
-            error: run.error.as_deref(),
-            started_at: run.started_at,
-            completed_at: run.completed_at,
-            created_at: run.created_at,
-            cancel_requested: run.cancel_requested && run.status == JobStatus::Running.as_str(),
-        }
-    }
-}
 
 /// Who triggered a run, as stored in `triggered_by`.
 fn triggered_by(principal: &Principal) -> String {
@@ -157,7 +100,7 @@ pub async fn get_job(
     let (team_id, run_id) = path.into_inner();
     principal.authorize_team(checked_id(&team_id)?, Permission::JobsRead)?;
     let run = resync_runs::get(&services, &team_id, checked_id(&run_id)?).await?;
-    Ok(HttpResponse::Ok().json(JobRunResponse::from(&run)))
+    Ok(HttpResponse::Ok().json(JobRunView::from(&run)))
 }
 
 pub async fn cancel_job(
@@ -168,7 +111,7 @@ pub async fn cancel_job(
     let (team_id, run_id) = path.into_inner();
     principal.authorize_team(checked_id(&team_id)?, Permission::JobsWrite)?;
     let run = resync_runs::cancel(&services, &team_id, checked_id(&run_id)?).await?;
-    Ok(HttpResponse::Ok().json(JobRunResponse::from(&run)))
+    Ok(HttpResponse::Ok().json(JobRunView::from(&run)))
 }
 
 /// The list query (DESIGN §2): every filter optional.
@@ -288,7 +231,7 @@ pub async fn list_jobs(
     let has_more = runs.len() > limit as usize;
     runs.truncate(limit as usize);
     let cursor = has_more.then(|| runs.last().map(encode_cursor)).flatten();
-    let job_runs: Vec<JobRunResponse<'_>> = runs.iter().map(JobRunResponse::from).collect();
+    let job_runs: Vec<JobRunView<'_>> = runs.iter().map(JobRunView::from).collect();
     Ok(HttpResponse::Ok().json(json!({
         "job_runs": job_runs,
         "cursor": cursor,

@@ -6,6 +6,7 @@ mod contention;
 mod health;
 mod helpers;
 mod integrations;
+mod job_runs;
 mod jobs;
 mod layering;
 mod malformed;

@@ -13,11 +13,13 @@
 
 mod report;
 mod run;
+mod view;
 
 use serde_json::{json, Value};
 
 pub use report::{Drift, RunCounters, UserError};
 pub use run::run;
+pub use view::JobRunView;
 
 use super::Services;
 use crate::domain::integration::REVENUECAT;
