@@ -13,6 +13,7 @@ pub mod client;
 mod customer_data;
 pub mod error;
 mod lenient;
+mod limits;
 pub mod mapping;
 pub mod model;
 pub mod rate_limiter;

@@ -31,6 +31,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use super::api_key::KeyFingerprint;
+pub use super::limits::{DomainLimit, RateLimitDomain, RateLimits};
 use super::shared_budget::{slice_size, SharedBudget, Stash};
 
 /// Who is waiting for RevenueCat, which decides the order of service among callers of one key.
@@ -54,72 +55,6 @@ impl Priority {
             Priority::Interactive => 0,
             Priority::FollowUp => 1,
             Priority::Bulk => 2,
-        }
-    }
-}
-
-/// RevenueCat's rate-limiting domains rcsync uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RateLimitDomain {
-    /// Customers, subscriptions, purchases, entitlements of a customer.
-    CustomerInformation,
-    /// Projects, products, entitlements, webhook integrations.
-    ProjectConfiguration,
-}
-
-/// Budget of one domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DomainLimit {
-    pub per_minute: u32,
-    /// How many requests may go out back to back after an idle period.
-    pub burst: u32,
-}
-
-impl DomainLimit {
-    fn interval(self) -> Duration {
-        Duration::from_secs(60) / self.per_minute.max(1)
-    }
-}
-
-/// Limits per domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimits {
-    pub customer_information: DomainLimit,
-    pub project_configuration: DomainLimit,
-    /// rcsync's own budget for checking keys it has not verified yet, all keys together.
-    pub key_checks: DomainLimit,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        Self::REVENUECAT
-    }
-}
-
-impl RateLimits {
-    /// RevenueCat's published per-key budgets (the one place these numbers are written), with
-    /// the small bursts rcsync allows itself after an idle period, and rcsync's key-check
-    /// budget: creating or rotating a key is rare, so 30 a minute serves every tenant while a
-    /// loop of made-up keys costs RevenueCat one call every 2 s at most.
-    pub const REVENUECAT: RateLimits = RateLimits {
-        customer_information: DomainLimit {
-            per_minute: 480,
-            burst: 4,
-        },
-        project_configuration: DomainLimit {
-            per_minute: 60,
-            burst: 2,
-        },
-        key_checks: DomainLimit {
-            per_minute: 30,
-            burst: 5,
-        },
-    };
-
-    fn for_domain(&self, domain: RateLimitDomain) -> DomainLimit {
-        match domain {
-            RateLimitDomain::CustomerInformation => self.customer_information,
-            RateLimitDomain::ProjectConfiguration => self.project_configuration,
         }
     }
 }
@@ -704,13 +639,20 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn key_checks_share_one_budget_across_keys() {
-        // 60/min with burst 2: two checks at once, then one a second, whatever the key.
+        // 60/min with burst 2: two checks at once, then one every 60/59 s (the steady rate
+        // leaves room for the burst), whatever the key.
         let limiter = RateLimiter::new(limits(60_000, 4));
         let started = Instant::now();
         for _ in 0..5 {
             limiter.acquire_key_check().await;
         }
-        assert_eq!(started.elapsed(), Duration::from_secs(3));
+        let expected = Duration::from_secs(60) / 59 * 3;
+        let elapsed = started.elapsed();
+        // Paused time sleeps in whole milliseconds.
+        assert!(
+            elapsed.abs_diff(expected) <= Duration::from_millis(2),
+            "{elapsed:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -773,6 +715,32 @@ mod tests {
         assert!(
             (4..=6).contains(&follow_ups),
             "the first ten slots went {follow_ups} to follow-ups: {order:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_minute_holds_more_than_the_limit_burst_included() {
+        let limiter = RateLimiter::new(limits(120, 4));
+        let domain = RateLimitDomain::CustomerInformation;
+        let started = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..300 {
+            limiter.acquire(&key("sk_w"), domain, Priority::Bulk).await;
+            at.push(started.elapsed());
+        }
+        let most_in_a_minute = (0..at.len())
+            .map(|i| {
+                at[i..]
+                    .iter()
+                    .take_while(|t| **t < at[i] + Duration::from_secs(60))
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert!(most_in_a_minute <= 120, "{most_in_a_minute} in one minute");
+        assert!(
+            most_in_a_minute >= 119,
+            "the budget is used: {most_in_a_minute}"
         );
     }
 

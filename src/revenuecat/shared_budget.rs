@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use tokio::time::Instant;
 
 use super::api_key::KeyFingerprint;
-use super::rate_limiter::{DomainLimit, RateLimitDomain};
+use super::limits::{DomainLimit, RateLimitDomain};
 
 /// What a lease got.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

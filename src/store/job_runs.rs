@@ -97,7 +97,7 @@ pub struct NewJobRun<'a> {
 }
 
 pub enum CreateJobRun {
-    Created(JobRun),
+    Created(Box<JobRun>),
     /// A run of this type is already pending or running for the project.
     AlreadyActive {
         existing_run_id: String,
@@ -154,7 +154,7 @@ impl Store {
                     .await
             });
             match inserted {
-                Ok(run) => return Ok(CreateJobRun::Created(run)),
+                Ok(run) => return Ok(CreateJobRun::Created(Box::new(run))),
                 Err(e) if StoreError::is_unique_violation(&e) => {
                     if let Some(existing) =
                         self.active_job_run(new.project_id, new.job_type).await?

@@ -46,7 +46,10 @@ impl Store {
             });
         };
         let capacity = f64::from(bucket.capacity);
-        let per_ms = f64::from(bucket.per_minute.max(1)) / 60_000.0;
+        // A full bucket is spent at once; the refill leaves room for it, so no minute holds
+        // more than `per_minute` requests across all processes.
+        let steady = bucket.per_minute.saturating_sub(bucket.capacity).max(1);
+        let per_ms = f64::from(steady) / 60_000.0;
         let mut tx = pool.begin().await?;
         let insert = sqlx::AssertSqlSafe(format!(
             "INSERT INTO rate_budgets (key_fingerprint, domain, tokens, refreshed_at, blocked_until) \

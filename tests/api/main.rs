@@ -15,6 +15,7 @@ mod process;
 mod request_bodies;
 mod restart;
 mod resync;
+mod resync_process;
 mod revenue;
 mod sync;
 mod users;

@@ -77,11 +77,23 @@ pub async fn start_serve(
     run: u32,
     env: &[(&str, &str)],
 ) -> (ChildGuard, String) {
+    start_serve_with_args(db, fake, run, &[], env).await
+}
+
+/// [`start_serve`] with extra arguments after `serve` (e.g. `--no-workers`).
+pub async fn start_serve_with_args(
+    db: &TestDatabase,
+    fake: &FakeRevenueCat,
+    run: u32,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ChildGuard, String) {
     let port = free_port();
     let log_path = db.dir.path().join(format!("rcsync-{run}.log"));
     let log = std::fs::File::create(&log_path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_rcsync"))
         .arg("serve")
+        .args(args)
         .current_dir(db.dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

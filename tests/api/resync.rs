@@ -350,7 +350,7 @@ async fn cancel_stops_a_running_resync_and_its_revenuecat_calls() {
     assert_eq!(job["status"], "cancelled", "{job}");
     let result = &job["result"];
     let synced = result["synced"].as_i64().unwrap();
-    assert!(synced >= 3 && synced < 80, "{result}");
+    assert!((3..80).contains(&synced), "{result}");
     assert_eq!(
         result["synced"].as_i64().unwrap()
             + result["not_found"].as_i64().unwrap()
@@ -468,4 +468,44 @@ async fn a_single_user_sync_keeps_its_turn_during_a_full_resync() {
         "{bulk_between} bulk requests went between the sync's {own}: {after:?}"
     );
     assert_eq!(cancel(&app, &run_id).await.0, 200);
+}
+
+/// RevenueCat answering 429 to much of a run (its budget far below ours) slows the run down
+/// but fails no user: the run completes, every user exact, and the 429s are counted.
+#[tokio::test]
+async fn a_429_storm_completes_with_every_user_right_and_429s_counted() {
+    let mut fake = dataset(40, 1.0);
+    fake.customer_rate_limit_per_min = 40;
+    fake.rate_limit_window = Duration::from_secs(1);
+    let app = fast_app(fake).await;
+    let ids: Vec<String> = (0..40).map(customer_id).collect();
+    add_users(&app, &ids).await;
+    let (_, body) = trigger(&app, "").await;
+    let run_id = body["job_run_id"].as_str().unwrap().to_owned();
+    let job = wait_for_end(&app, &run_id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let result = &job["result"];
+    assert_eq!(
+        (result["synced"].as_i64(), result["errors"].as_i64()),
+        (Some(40), Some(0)),
+        "{result}"
+    );
+    let answered_429 = app.fake.stats().rate_limited as i64;
+    assert!(answered_429 > 0, "the storm happened");
+    assert_eq!(
+        result["rate_limited"].as_i64(),
+        Some(answered_429),
+        "{result}"
+    );
+
+    app.fake.reset_rate_limits();
+    app.fake.set_rate_limit(
+        fake_revenuecat::RateLimitDomain::CustomerInformation,
+        FAST_RATE,
+    );
+    for id in &ids {
+        let after_run = properties(&app, id).await;
+        assert_eq!(app.sync_user(id).await.0, 200);
+        assert_eq!(properties(&app, id).await, after_run, "{id}");
+    }
 }

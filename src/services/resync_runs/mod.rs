@@ -101,7 +101,7 @@ pub async fn trigger(
     match created {
         CreateJobRun::Created(run) => {
             tracing::info!(run_id = %run.id, project_id = %run.project_id, total, "full resync requested");
-            Ok(Triggered::Started(Box::new(run)))
+            Ok(Triggered::Started(run))
         }
         CreateJobRun::AlreadyActive { existing_run_id } => {
             Err(RunError::AlreadyActive { existing_run_id })
