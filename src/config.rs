@@ -188,6 +188,14 @@ pub struct Flags {
     /// Seconds a client has to send a request body; slower ones get 408 and are disconnected.
     #[arg(long, env = "RCSYNC_REQUEST_BODY_TIMEOUT_SECS", global = true, default_value_t = DEFAULT_REQUEST_BODY_TIMEOUT.as_secs())]
     pub request_body_timeout_secs: u64,
+    /// Origins a browser UI may call the API from, comma-separated (e.g. https://app.example.com) [default: none, no CORS].
+    #[arg(
+        long,
+        env = "RCSYNC_CORS_ORIGINS",
+        global = true,
+        value_name = "ORIGINS"
+    )]
+    pub cors_origins: Option<String>,
     /// Log format: `pretty` or `json` (level via RUST_LOG).
     #[arg(
         long,
@@ -219,6 +227,7 @@ impl std::fmt::Debug for Flags {
             .field("rc_key_check_rate_limit", &self.rc_key_check_rate_limit)
             .field("rc_deadline_secs", &self.rc_deadline_secs)
             .field("request_body_timeout_secs", &self.request_body_timeout_secs)
+            .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .field("master_key", &hidden(&self.master_key))
             .field("jwt_secret", &hidden(&self.jwt_secret))
@@ -263,6 +272,7 @@ impl Flags {
             rc_key_check_rate_limit: self.rc_key_check_rate_limit,
             rc_deadline_secs: self.rc_deadline_secs,
             request_body_timeout_secs: self.request_body_timeout_secs,
+            cors_origins: self.cors_origins,
             log_format: self.log_format,
         })
     }
@@ -330,6 +340,7 @@ pub struct RawSettings {
     pub rc_key_check_rate_limit: u32,
     pub rc_deadline_secs: u64,
     pub request_body_timeout_secs: u64,
+    pub cors_origins: Option<String>,
     pub log_format: String,
 }
 
@@ -348,6 +359,7 @@ impl std::fmt::Debug for RawSettings {
             .field("rc_key_check_rate_limit", &self.rc_key_check_rate_limit)
             .field("rc_deadline_secs", &self.rc_deadline_secs)
             .field("request_body_timeout_secs", &self.request_body_timeout_secs)
+            .field("cors_origins", &self.cors_origins)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -366,6 +378,8 @@ pub struct Settings {
     pub rc_key_check_rate_limit: u32,
     pub rc_deadline: Duration,
     pub request_body_timeout: Duration,
+    /// Origins (`scheme://host[:port]`) a browser UI may call the API from; empty: no CORS.
+    pub cors_origins: Vec<String>,
     pub log_format: LogFormat,
     pub jobs: JobTimings,
 }
@@ -426,6 +440,7 @@ impl RawSettings {
             rc_key_check_rate_limit: DEFAULT_RC_KEY_CHECK_RATE_LIMIT,
             rc_deadline_secs: DEFAULT_RC_DEADLINE.as_secs(),
             request_body_timeout_secs: DEFAULT_REQUEST_BODY_TIMEOUT.as_secs(),
+            cors_origins: None,
             log_format: "pretty".into(),
         }
     }
@@ -487,6 +502,7 @@ impl RawSettings {
             }
             other => other.map(SecretString::from),
         };
+        let cors_origins = parse_origins(self.cors_origins.as_deref().unwrap_or_default())?;
         let master_key = resolve_master_key(self.master_key, &database)?;
         Ok(Settings {
             database,
@@ -499,10 +515,33 @@ impl RawSettings {
             rc_key_check_rate_limit: self.rc_key_check_rate_limit,
             rc_deadline,
             request_body_timeout,
+            cors_origins,
             log_format,
             jobs: JobTimings::default(),
         })
     }
+}
+
+/// `RCSYNC_CORS_ORIGINS`: comma-separated origins, each `http(s)://host[:port]` with nothing
+/// after it (a browser sends exactly that in `Origin`). `*` is refused: the API takes bearer
+/// credentials, and which UIs may use them is a decision to write down.
+fn parse_origins(raw: &str) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "RCSYNC_CORS_ORIGINS";
+    raw.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            let url = parse_http_url(VAR, item)?;
+            let bare = url.path() == "/" && url.query().is_none() && url.fragment().is_none();
+            if !bare || item.ends_with('/') || url.host().is_none() {
+                return Err(ConfigError::new(
+                    VAR,
+                    format!("`{item}` is not an origin like https://app.example.com"),
+                ));
+            }
+            Ok(url.origin().ascii_serialization())
+        })
+        .collect()
 }
 
 fn positive_seconds(variable: &'static str, seconds: u64) -> Result<Duration, ConfigError> {
@@ -619,6 +658,33 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(s.rc_rate_limit, 480);
+    }
+
+    #[test]
+    fn cors_origins_are_origins_only() {
+        let origins = |value: &str| {
+            RawSettings {
+                cors_origins: Some(value.into()),
+                ..raw()
+            }
+            .resolve()
+            .map(|s| s.cors_origins)
+        };
+        assert_eq!(
+            origins(" https://ui.example.com , http://localhost:5173").unwrap(),
+            ["https://ui.example.com", "http://localhost:5173"]
+        );
+        assert_eq!(origins("").unwrap(), Vec::<String>::new());
+        for bad in [
+            "*",
+            "ui.example.com",
+            "https://ui.example.com/app",
+            "https://ui.example.com/",
+            "ftp://x",
+        ] {
+            let err = origins(bad).unwrap_err();
+            assert_eq!(err.variable, "RCSYNC_CORS_ORIGINS", "{bad}");
+        }
     }
 
     #[test]

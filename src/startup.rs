@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::dev::Server;
 use actix_web::http::KeepAlive;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{from_fn, Condition};
 use actix_web::{web, App, HttpServer};
 use tracing_actix_web::TracingLogger;
 
@@ -169,11 +169,17 @@ fn http_server(
     let webhooks = web::Data::new(services.webhooks.clone());
     let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
     let body_timeout = BodyTimeout(settings.request_body_timeout);
+    let cors_origins = settings.cors_origins.clone();
     let server = HttpServer::new(move || {
         App::new()
-            // The last `wrap` runs first: every request is logged, then its body guarded.
+            // The last `wrap` runs first: CORS answers preflights and decorates every answer
+            // (errors included), every request is logged, then its body guarded.
             .wrap(from_fn(http::guard_body))
             .wrap(TracingLogger::default())
+            .wrap(Condition::new(
+                !cors_origins.is_empty(),
+                http::cors(&cors_origins),
+            ))
             .app_data(body_timeout)
             .app_data(http::json_config(API_BODY_LIMIT))
             .app_data(http::path_config())

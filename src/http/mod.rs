@@ -4,6 +4,7 @@
 use actix_web::web;
 
 mod body_guard;
+mod cors;
 pub mod error;
 mod extract;
 mod health;
@@ -14,6 +15,7 @@ mod users;
 mod webhooks;
 
 pub use body_guard::{guard_body, BodyTimeout};
+pub use cors::cors;
 pub use error::ApiError;
 pub use extract::{json_config, not_found, path_config, query_config};
 pub use integrations::PublicUrl;

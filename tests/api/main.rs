@@ -3,6 +3,7 @@
 mod auth;
 mod cli;
 mod contention;
+mod cors;
 mod health;
 mod helpers;
 mod integrations;
