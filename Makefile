@@ -30,6 +30,7 @@ ci:
 demo:
 	bash scripts/demo.sh
 
-## Benchmarks (release build): webhook ingestion throughput and latency, printed as a table.
+## Benchmarks (release build), each printed as a table: webhook ingestion, then full resyncs.
 bench:
 	cargo bench --bench webhooks
+	cargo bench --bench resync

@@ -52,6 +52,10 @@ pub const DEFAULT_RC_DEADLINE: Duration = Duration::from_secs(30);
 /// How long a client has to send a request body once its head has arrived (then 408 and the
 /// connection closes). A 4 MiB upsert takes 4 s at 8 Mbit/s.
 pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Full resyncs one process runs at once. Each holds one of a worker's 4 task slots for its
+/// whole run; capping them at 2 keeps slots for webhook follow-ups, and spreads runs over the
+/// worker processes of a scale-out deployment.
+pub const DEFAULT_MAX_RESYNC_RUNS: u32 = 2;
 /// How long a client has to send a request head (actix's client request timeout; 408 after).
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may linger after its response, e.g. while a refused body is still
@@ -188,6 +192,9 @@ pub struct Flags {
     /// Seconds a client has to send a request body; slower ones get 408 and are disconnected.
     #[arg(long, env = "RCSYNC_REQUEST_BODY_TIMEOUT_SECS", global = true, default_value_t = DEFAULT_REQUEST_BODY_TIMEOUT.as_secs())]
     pub request_body_timeout_secs: u64,
+    /// Full resyncs one process runs at once; more wait for a free process (job slots stay free for webhook follow-ups).
+    #[arg(long, env = "RCSYNC_MAX_RESYNC_RUNS", global = true, default_value_t = DEFAULT_MAX_RESYNC_RUNS)]
+    pub max_resync_runs: u32,
     /// Origins a browser UI may call the API from, comma-separated (e.g. https://app.example.com) [default: none, no CORS].
     #[arg(
         long,
@@ -228,6 +235,7 @@ impl std::fmt::Debug for Flags {
             .field("rc_deadline_secs", &self.rc_deadline_secs)
             .field("request_body_timeout_secs", &self.request_body_timeout_secs)
             .field("cors_origins", &self.cors_origins)
+            .field("max_resync_runs", &self.max_resync_runs)
             .field("log_format", &self.log_format)
             .field("master_key", &hidden(&self.master_key))
             .field("jwt_secret", &hidden(&self.jwt_secret))
@@ -273,6 +281,7 @@ impl Flags {
             rc_deadline_secs: self.rc_deadline_secs,
             request_body_timeout_secs: self.request_body_timeout_secs,
             cors_origins: self.cors_origins,
+            max_resync_runs: self.max_resync_runs,
             log_format: self.log_format,
         })
     }
@@ -341,6 +350,7 @@ pub struct RawSettings {
     pub rc_deadline_secs: u64,
     pub request_body_timeout_secs: u64,
     pub cors_origins: Option<String>,
+    pub max_resync_runs: u32,
     pub log_format: String,
 }
 
@@ -360,6 +370,7 @@ impl std::fmt::Debug for RawSettings {
             .field("rc_deadline_secs", &self.rc_deadline_secs)
             .field("request_body_timeout_secs", &self.request_body_timeout_secs)
             .field("cors_origins", &self.cors_origins)
+            .field("max_resync_runs", &self.max_resync_runs)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -380,6 +391,8 @@ pub struct Settings {
     pub request_body_timeout: Duration,
     /// Origins (`scheme://host[:port]`) a browser UI may call the API from; empty: no CORS.
     pub cors_origins: Vec<String>,
+    /// Full resyncs one process runs at once.
+    pub max_resync_runs: usize,
     pub log_format: LogFormat,
     pub jobs: JobTimings,
 }
@@ -441,6 +454,7 @@ impl RawSettings {
             rc_deadline_secs: DEFAULT_RC_DEADLINE.as_secs(),
             request_body_timeout_secs: DEFAULT_REQUEST_BODY_TIMEOUT.as_secs(),
             cors_origins: None,
+            max_resync_runs: DEFAULT_MAX_RESYNC_RUNS,
             log_format: "pretty".into(),
         }
     }
@@ -503,6 +517,12 @@ impl RawSettings {
             other => other.map(SecretString::from),
         };
         let cors_origins = parse_origins(self.cors_origins.as_deref().unwrap_or_default())?;
+        if self.max_resync_runs == 0 {
+            return Err(ConfigError::new(
+                "RCSYNC_MAX_RESYNC_RUNS",
+                "must be at least 1 (full resyncs one process runs at once)",
+            ));
+        }
         let master_key = resolve_master_key(self.master_key, &database)?;
         Ok(Settings {
             database,
@@ -516,6 +536,7 @@ impl RawSettings {
             rc_deadline,
             request_body_timeout,
             cors_origins,
+            max_resync_runs: self.max_resync_runs as usize,
             log_format,
             jobs: JobTimings::default(),
         })

@@ -60,6 +60,7 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
         webhooks: WebhookReceiver::start(store.clone(), settings.jobs.follow_up_debounce),
         timings: settings.jobs.clone(),
         instance_id: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
+        resync_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_resync_runs)),
         store,
     })
 }

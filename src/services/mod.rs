@@ -29,4 +29,6 @@ pub struct Services {
     pub timings: JobTimings,
     /// This process, as it stamps the claims it holds (see `store::instances`).
     pub instance_id: String,
+    /// Full resyncs this process may run at once (`RCSYNC_MAX_RESYNC_RUNS`).
+    pub resync_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }

@@ -350,6 +350,21 @@ impl Store {
         Ok(affected > 0)
     }
 
+    /// A pending run this process will not start now (it runs as many as it may): pushed again
+    /// at `run_after`, for whichever process has room then.
+    pub async fn defer_job_run(&self, id: &str, run_after: i64) -> Result<(), StoreError> {
+        with_writer!(self, pool => {
+            sqlx::query(
+                "UPDATE job_runs SET dispatched_at = NULL, run_after = $1 WHERE id = $2 AND status = 'pending'",
+            )
+            .bind(run_after)
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
     pub async fn cancel_requested(&self, id: &str) -> Result<bool, StoreError> {
         let row: Option<(bool,)> = with_pool!(self, pool => {
             sqlx::query_as("SELECT cancel_requested FROM job_runs WHERE id = $1")

@@ -509,3 +509,67 @@ async fn a_429_storm_completes_with_every_user_right_and_429s_counted() {
         assert_eq!(properties(&app, id).await, after_run, "{id}");
     }
 }
+
+/// A process runs at most `RCSYNC_MAX_RESYNC_RUNS` full resyncs at once (job slots stay free
+/// for webhook follow-ups); another project's run waits, pending, and starts once one ends.
+#[tokio::test]
+async fn a_process_runs_at_most_its_share_of_full_resyncs_at_once() {
+    let app = spawn_app_with_fake(dataset(10, 1.0), |raw| {
+        raw.rc_rate_limit = FAST_RATE;
+        raw.max_resync_runs = 1;
+    })
+    .await;
+    app.connect_fake().await;
+    let second = uuid::Uuid::new_v4().to_string();
+    app.store
+        .create_project(&second, &app.team_id, "Second project")
+        .await
+        .unwrap();
+    let response = app
+        .post(
+            &app.url(&format!("/v1/projects/{second}/integrations")),
+            &json!({"provider": "revenuecat", "config": {"api_key": app.fake.api_key()}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let ids: Vec<String> = (0..10).map(customer_id).collect();
+    add_users(&app, &ids).await;
+    let users: Vec<Value> = ids.iter().map(|id| json!({"user_id": id})).collect();
+    let response = app
+        .post(
+            &app.url(&format!("/v1/projects/{second}/users")),
+            &json!({ "users": users }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let hold = app.fake.hold_matching(&format!("/customers/{}", ids[9]));
+    let (_, first) = trigger(&app, "").await;
+    let first = first["job_run_id"].as_str().unwrap().to_owned();
+    hold.arrived().await;
+    let url = app.url(&format!(
+        "/v1/projects/{second}/integrations/revenuecat/sync"
+    ));
+    let (_, other) = status_json(app.post(&url, &json!({})).send().await.unwrap()).await;
+    let other = other["job_run_id"].as_str().unwrap().to_owned();
+    // While the first holds the process's only slot, the second is offered, declined, and
+    // waits; it runs once the first has ended.
+    assert_eq!(get_job(&app, &first).await["status"], "running");
+    hold.release();
+    let first_job = wait_for_end(&app, &first, Duration::from_secs(30)).await;
+    let other_job = wait_for_end(&app, &other, Duration::from_secs(30)).await;
+    assert_eq!(
+        (first_job["status"].as_str(), other_job["status"].as_str()),
+        (Some("completed"), Some("completed"))
+    );
+    let first_done = first_job["completed_at"].as_str().unwrap().to_owned();
+    let other_started = other_job["started_at"].as_str().unwrap().to_owned();
+    assert!(
+        other_started >= first_done,
+        "{other_started} < {first_done}: ran at the same time"
+    );
+}

@@ -95,6 +95,7 @@ fn comparable(result: &Value) -> Value {
         "rate_limited",
         "duration_ms",
         "follow_up_backlog",
+        "instances",
     ] {
         object.remove(volatile);
     }
@@ -170,6 +171,11 @@ async fn a_resync_killed_mid_run_resumes_and_ends_like_an_uninterrupted_one() {
     )
     .await;
     assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(
+        job["result"]["instances"].as_array().unwrap().len(),
+        2,
+        "taken over by the restarted process: {job}"
+    );
 
     let (reference, reference_properties) = uninterrupted(customers, &ids).await;
     assert_eq!(comparable(&job["result"]), comparable(&reference));

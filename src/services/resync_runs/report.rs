@@ -69,6 +69,9 @@ pub struct RunCounters {
     pub error_samples: Vec<UserError>,
     /// Calls of earlier attempts (a resumed run adds its own).
     pub calls: CallCounts,
+    /// The processes (instance ids, `<pid>-<ulid>`) that ran the run, in order: more than one
+    /// after a takeover.
+    pub instances: Vec<String>,
 }
 
 impl RunCounters {
@@ -180,6 +183,7 @@ impl RunCounters {
             "errors_sample": self.error_samples,
             "follow_ups_settled": self.follow_ups_settled,
             "follow_up_backlog": backlog,
+            "instances": self.instances,
         });
         if strategy == super::STRATEGY_WITH_IMPORT {
             result["missing_in_project"] = json!(self.missing_in_project);

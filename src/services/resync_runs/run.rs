@@ -87,8 +87,18 @@ impl From<StoreError> for Stop {
     }
 }
 
-/// Runs (or resumes) the run `run_id`, if it can be claimed.
+/// How long a run this process had no room for waits before it is offered again.
+const DEFER: Duration = Duration::from_secs(3);
+
+/// Runs (or resumes) the run `run_id`, if it can be claimed and this process has room for it.
 pub async fn run(services: &Services, run_id: &str) -> Result<(), StoreError> {
+    let Ok(_slot) = services.resync_slots.clone().try_acquire_owned() else {
+        tracing::debug!(%run_id, "this process runs as many full resyncs as it may; offering it again later");
+        let store = &services.store;
+        return store
+            .defer_job_run(run_id, store.now_ms() + ms(DEFER))
+            .await;
+    };
     let Some(claim) = services
         .store
         .claim_job_run(
@@ -112,6 +122,10 @@ pub async fn run(services: &Services, run_id: &str) -> Result<(), StoreError> {
             },
             ..RunState::default()
         });
+    let mut state = state;
+    if state.counters.instances.last() != Some(&services.instance_id) {
+        state.counters.instances.push(services.instance_id.clone());
+    }
     let mut runner = Runner {
         services,
         cursor: claim.checkpoint_cursor.clone(),
