@@ -11,6 +11,8 @@ use crate::auth::AuthError;
 use crate::services::integrations::IntegrationError;
 use crate::services::revenuecat_sync::SyncError;
 use crate::services::users::UsersError;
+use crate::services::webhook_provisioning::ProvisioningError;
+use crate::services::webhook_secrets::RotationError;
 use crate::services::webhooks::WebhookError;
 use crate::store::StoreError;
 
@@ -178,6 +180,29 @@ impl From<WebhookError> for ApiError {
             WebhookError::Busy => ApiError::Busy(err.to_string()),
             WebhookError::CommitFailed => ApiError::Internal(err.into()),
             WebhookError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProvisioningError> for ApiError {
+    fn from(err: ProvisioningError) -> Self {
+        match err {
+            ProvisioningError::NotConfigured | ProvisioningError::NoWebhook => {
+                ApiError::NotFound(err.to_string())
+            }
+            ProvisioningError::RevenueCat(e) => e.into(),
+            ProvisioningError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RotationError> for ApiError {
+    fn from(err: RotationError) -> Self {
+        match err {
+            RotationError::NotFound => ApiError::NotFound(err.to_string()),
+            RotationError::InvalidGracePeriod => ApiError::BadRequest(err.to_string()),
+            RotationError::ConcurrentUpdate => ApiError::conflict(err.to_string()),
+            RotationError::Store(e) => e.into(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod error;
 mod extract;
 mod health;
 mod integrations;
+mod revenuecat_webhook;
 mod sync;
 mod users;
 mod webhooks;
@@ -15,7 +16,6 @@ mod webhooks;
 pub use body_guard::{guard_body, BodyTimeout};
 pub use error::ApiError;
 pub use extract::{json_config, not_found, path_config, query_config};
-pub use integrations::PublicUrl;
 
 /// Every route of the API. `startup` mounts this for `main` and tests alike.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -37,6 +37,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     web::resource("/integrations")
                         .get(integrations::list_integrations)
                         .post(integrations::create_integration)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations/revenuecat/webhook")
+                        .get(revenuecat_webhook::show)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations/revenuecat/webhook-secret/rotate")
+                        .post(revenuecat_webhook::rotate_secret)
                         .default_service(web::to(extract::method_not_allowed)),
                 )
                 .service(

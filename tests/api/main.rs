@@ -10,6 +10,7 @@ mod layering;
 mod malformed;
 mod pacing;
 mod process;
+mod provisioning;
 mod request_bodies;
 mod restart;
 mod revenue;
