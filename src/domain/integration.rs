@@ -77,7 +77,7 @@ const REVENUECAT_API_KEY: ConfigField = ConfigField {
     required: true,
     sensitive: true,
     placeholder: "sk_...",
-    description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
+    description: "RevenueCat V2 Secret API key with read access to customer information and project configuration; with read_write on project configuration integrations too, rcsync sets up the webhook in RevenueCat itself.",
     allowed_values: None,
     default: None,
     shape: Some(REVENUECAT_SECRET_KEY),

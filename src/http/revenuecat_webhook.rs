@@ -55,7 +55,12 @@ impl<'a> From<&'a WebhookView> for WebhookResponse<'a> {
             id: &webhook.id,
             name: &webhook.name,
             url: &webhook.url,
-            environment: webhook.environment.as_ref().map(|e| e.as_str()),
+            // RevenueCat's enum also lists an empty value; like null, it means both.
+            environment: webhook
+                .environment
+                .as_ref()
+                .map(|e| e.as_str())
+                .filter(|e| !e.is_empty()),
             event_types: webhook.event_types.as_deref(),
             app_id: webhook.app_id.as_deref(),
             created_at: webhook.created_at,

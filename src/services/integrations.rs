@@ -115,7 +115,7 @@ pub async fn create_integration(
         CreateIntegrationOutcome::Created(integration) => {
             let provisioning = match (&webhook_secret, provider.id) {
                 (Some(secret), REVENUECAT) => {
-                    Some(provisioner.provision(&integration, secret, started).await)
+                    Some(provisioner.provision(project_id, secret, started).await)
                 }
                 _ => None,
             };

@@ -18,10 +18,13 @@
 //!   rcsync: one somebody re-pointed elsewhere is left in place and forgotten.
 //! - Every call goes through the one RevenueCat client (Project Configuration budget, 60/min).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 use tokio::time::Instant;
 use url::Url;
 
@@ -136,6 +139,29 @@ pub struct WebhookProvisioner {
     sync: RevenueCatSync,
     public_url: Url,
     deadline: Duration,
+    locks: Arc<ProjectLocks>,
+}
+
+/// One turn at a time per project. Holds only the projects someone is in or waiting for.
+#[derive(Default)]
+struct ProjectLocks(std::sync::Mutex<HashMap<String, Weak<Mutex<()>>>>);
+
+impl ProjectLocks {
+    async fn lock(&self, project_id: &str) -> OwnedMutexGuard<()> {
+        let mutex = {
+            let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            locks.retain(|_, lock| lock.strong_count() > 0);
+            match locks.get(project_id).and_then(Weak::upgrade) {
+                Some(mutex) => mutex,
+                None => {
+                    let mutex = Arc::new(Mutex::new(()));
+                    locks.insert(project_id.to_owned(), Arc::downgrade(&mutex));
+                    mutex
+                }
+            }
+        };
+        mutex.lock_owned().await
+    }
 }
 
 impl WebhookProvisioner {
@@ -146,6 +172,7 @@ impl WebhookProvisioner {
             sync,
             public_url,
             deadline,
+            locks: Arc::default(),
         }
     }
 
@@ -154,53 +181,90 @@ impl WebhookProvisioner {
         webhook_url(&self.public_url, REVENUECAT, project_id)
     }
 
-    /// Makes RevenueCat send `secret` to the integration: updates the webhook pointing at it or
-    /// creates one, then records which. Never fails: a failure is the outcome. `started`: when
-    /// the request began (the deadline counts from there).
+    /// Makes RevenueCat send `secret` to the project's RevenueCat integration: updates the
+    /// webhook pointing at it or creates one, then records which. Never fails: a failure is the
+    /// outcome. `started`: when the request began (the deadline counts from there).
+    ///
+    /// Provisioning of one project is serialized in this process and uses the integration as
+    /// it is once its turn comes: a secret a newer rotation already replaced, or an integration
+    /// deleted meanwhile, is not provisioned, so RevenueCat never ends up holding a stale
+    /// header and two concurrent requests never both create a webhook.
     pub async fn provision(
         &self,
-        integration: &Integration,
+        project_id: &str,
         secret: &SecretString,
         started: Instant,
     ) -> Provisioning {
+        let digest = secret_digest(secret.expose_secret());
         let attempt = self.within(started, async {
-            let target = self.target(integration).await?;
+            let turn = self.locks.lock(project_id).await;
+            let integration = self
+                .store
+                .get_active_integration(project_id, REVENUECAT)
+                .await?;
+            let integration = match integration {
+                None => {
+                    return Ok(Err(
+                        "The integration was deleted before RevenueCat was set up",
+                    ))
+                }
+                Some(i) if i.webhook_secrets.current.as_deref() != Some(digest.as_str()) => {
+                    return Ok(Err(
+                        "A newer webhook secret replaced this one before RevenueCat was set up",
+                    ));
+                }
+                Some(i) => i,
+            };
+            let target = self.target(&integration).await?;
             let existing = self.list(&target).await?;
             let ours = pick(&existing, &target, true).map(|w| w.id.clone());
-            self.put(&target, ours.as_deref(), secret).await
+            let webhook = self.put(&target, ours.as_deref(), secret).await?;
+            Ok(Ok((turn, integration, webhook)))
         });
-        match attempt.await {
-            Ok(webhook) => {
+        let failure = match attempt.await {
+            Ok(Ok((_turn, integration, webhook))) => {
                 let provisioned = ProvisionedWebhook {
                     id: webhook.id.clone(),
-                    secret_digest: Some(secret_digest(secret.expose_secret())),
+                    secret_digest: Some(digest),
                 };
-                self.record(integration, Some(&provisioned)).await;
+                self.record(&integration.id, Some(&provisioned)).await;
                 tracing::info!(
                     integration_id = %integration.id,
                     webhook_id = %webhook.id,
                     "RevenueCat webhook provisioned"
                 );
-                Provisioning::Provisioned {
+                return Provisioning::Provisioned {
                     webhook_id: webhook.id,
-                }
+                };
             }
-            Err(error) => {
-                tracing::warn!(
-                    integration_id = %integration.id,
-                    error = %error,
-                    "RevenueCat webhook not provisioned; the manual setup applies"
-                );
-                Provisioning::NotProvisioned(ProvisioningFailure::of(&error))
-            }
-        }
+            Ok(Err(stale)) => ProvisioningFailure {
+                reason: stale.to_owned(),
+                revenuecat_status: None,
+            },
+            Err(error) => ProvisioningFailure::of(&error),
+        };
+        tracing::warn!(
+            %project_id,
+            reason = %failure.reason,
+            "RevenueCat webhook not provisioned; the manual setup applies"
+        );
+        Provisioning::NotProvisioned(failure)
     }
 
-    /// Deletes the managed webhook of a (just deleted) integration; `None` when there is none.
+    /// Deletes the managed webhook of a just deleted integration; `None` when there is none.
+    /// Waits for a provisioning of the project in flight, so a webhook it creates is removed
+    /// too.
     pub async fn remove(&self, integration: &Integration) -> Option<Removal> {
-        let managed = integration.provisioned_webhook.as_ref()?;
-        let started = Instant::now();
-        let attempt = self.within(started, async {
+        // Bounded by the deadline of the provisioning holding the turn, if any.
+        let _turn = self.locks.lock(&integration.project_id).await;
+        let managed = match self.store.provisioned_webhook(&integration.id).await {
+            Ok(managed) => managed,
+            Err(error) => {
+                tracing::warn!(error.cause_chain = ?error, "provisioned webhook not re-read");
+                integration.provisioned_webhook.clone()
+            }
+        }?;
+        let attempt = self.within(Instant::now(), async {
             let target = self.target(integration).await?;
             let client = self.sync.client();
             let key = &target.api_key;
@@ -225,7 +289,7 @@ impl WebhookProvisioner {
         let outcome = match attempt.await {
             Ok(gone) => {
                 // Gone, or no longer ours: either way rcsync manages nothing at RevenueCat now.
-                self.record(integration, None).await;
+                self.record(&integration.id, None).await;
                 gone.map_err(|reason| ProvisioningFailure {
                     reason,
                     revenuecat_status: None,
@@ -242,7 +306,7 @@ impl WebhookProvisioner {
             }
         };
         Some(Removal {
-            webhook_id: managed.id.clone(),
+            webhook_id: managed.id,
             outcome,
         })
     }
@@ -346,14 +410,14 @@ impl WebhookProvisioner {
 
     /// Stores what rcsync manages at RevenueCat. A failure is logged, not returned: RevenueCat
     /// already holds the webhook, and the next provisioning finds it by its URL.
-    async fn record(&self, integration: &Integration, webhook: Option<&ProvisionedWebhook>) {
+    async fn record(&self, integration_id: &str, webhook: Option<&ProvisionedWebhook>) {
         if let Err(error) = self
             .store
-            .record_provisioned_webhook(&integration.id, webhook)
+            .record_provisioned_webhook(integration_id, webhook)
             .await
         {
             tracing::error!(
-                integration_id = %integration.id,
+                %integration_id,
                 error.cause_chain = ?error,
                 "could not record the RevenueCat webhook"
             );

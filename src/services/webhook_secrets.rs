@@ -109,7 +109,7 @@ pub async fn rotate_webhook_secret(
             grace_period_secs = grace_period.as_secs(),
             "webhook secret rotated"
         );
-        let provisioning = provisioner.provision(&rotated, &secret, started).await;
+        let provisioning = provisioner.provision(project_id, &secret, started).await;
         return Ok(RotatedSecret {
             integration: rotated,
             secret,

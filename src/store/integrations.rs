@@ -301,6 +301,24 @@ impl Store {
         row.map(|r| self.open_row(r)).transpose()
     }
 
+    /// The provider webhook rcsync manages for integration `id`, deleted or not.
+    pub async fn provisioned_webhook(
+        &self,
+        id: &str,
+    ) -> Result<Option<ProvisionedWebhook>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT provider_webhook_id, provider_webhook_secret_hash FROM integrations \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row
+            .and_then(|(id, secret_digest)| id.map(|id| ProvisionedWebhook { id, secret_digest })))
+    }
+
     /// Records the provider webhook rcsync manages for integration `id` (`None`: none any
     /// more), deleted or not. A fact about the provider, not a change of the integration: the
     /// revision stays, so concurrent PATCHes and cached catalogs are not disturbed.

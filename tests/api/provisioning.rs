@@ -476,6 +476,42 @@ async fn a_rotation_revenuecat_refuses_is_reported_and_the_old_header_holds_for_
 }
 
 #[tokio::test]
+async fn concurrent_rotations_leave_one_webhook_holding_the_secret_in_force() {
+    let app = spawn_app().await;
+    app.fake.revoke_permission(INTEGRATIONS_WRITE);
+    let (_, created) = create(&app).await;
+    assert_eq!(created["webhook_setup"]["provisioned"], false);
+    app.fake.restore_permissions();
+
+    let app = &app;
+    let rotations = futures::future::join_all(
+        (0..5).map(|_| rotate(app, Some(json!({"grace_period_seconds": 0})))),
+    )
+    .await;
+    let mut headers = Vec::new();
+    for (status, rotated) in rotations {
+        assert_eq!(status, 200, "{rotated}");
+        headers.push(header_of(&rotated["webhook_setup"]));
+    }
+    let held = revenuecat_webhooks(app);
+    assert_eq!(
+        held.len(),
+        1,
+        "one webhook, however the rotations interleaved: {held:?}"
+    );
+    let at_revenuecat = held[0].authorization_header.clone().unwrap();
+    for (n, header) in headers.iter().enumerate() {
+        let expected = if *header == at_revenuecat { 200 } else { 401 };
+        let status = delivery_status(app, header, &format!("evt-{n}")).await;
+        assert_eq!(
+            status, expected,
+            "only the header RevenueCat holds is in force"
+        );
+    }
+    assert!(headers.contains(&at_revenuecat));
+}
+
+#[tokio::test]
 async fn rotation_and_inspection_are_authorized_and_validated() {
     let app = spawn_app().await;
     let rotate_url = app.project_url("/integrations/revenuecat/webhook-secret/rotate");
