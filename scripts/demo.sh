@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: the fake RevenueCat and rcsync side by side on a throw-away SQLite database;
-# creates the integration, replays every webhook fixture, prints the resulting properties.
+# creates the integration (which provisions the webhook in the fake RevenueCat), replays every
+# webhook fixture with the header RevenueCat holds, prints the resulting properties.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,7 +59,12 @@ CREATED=$(curl -fsS -X POST "$API/v1/projects/$PROJECT/integrations" \
     -d "{\"provider\":\"revenuecat\",\"config\":{\"api_key\":\"$RC_KEY\"}}")
 jq '{id, config, webhook_setup: (.webhook_setup | .authorization_header |= (.[0:13] + "…"))}' <<<"$CREATED"
 WEBHOOK_URL=$(jq -r .webhook_setup.webhook_url <<<"$CREATED")
-WEBHOOK_AUTH=$(jq -r .webhook_setup.authorization_header <<<"$CREATED")
+
+echo "== the webhook rcsync provisioned in RevenueCat, as rcsync shows it"
+curl -fsS "$API/v1/projects/$PROJECT/integrations/revenuecat/webhook" -H "Authorization: Bearer $KEY" | jq
+# Deliver as RevenueCat does: with the (write-only) header it holds, which the fake reveals.
+WEBHOOK_AUTH=$(curl -fsS "http://127.0.0.1:$RC_PORT/_fake/webhook_integrations" \
+    | jq -r --arg url "$WEBHOOK_URL" '.[] | select(.url == $url) | .authorization_header')
 
 echo "== replay fixtures/webhooks (lifecycle order)"
 for name in initial_purchase renewal product_change cancellation uncancellation billing_issue \

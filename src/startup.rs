@@ -16,13 +16,14 @@ use crate::config::{
     Settings, API_BODY_LIMIT, CLIENT_DISCONNECT_TIMEOUT, CLIENT_REQUEST_TIMEOUT, KEEP_ALIVE,
     SHUTDOWN_GRACE,
 };
-use crate::http::{self, BodyTimeout, PublicUrl};
+use crate::http::{self, BodyTimeout};
 use crate::jobs::JobRuntime;
 use crate::queue::JobQueue;
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
 use crate::services::health::{Readiness, WorkerHealth};
 use crate::services::revenuecat_sync::RevenueCatSync;
 use crate::services::shared_budget::StoreBudget;
+use crate::services::webhook_provisioning::WebhookProvisioner;
 use crate::services::webhooks::WebhookReceiver;
 use crate::services::Services;
 use crate::store::Store;
@@ -53,10 +54,17 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
         Some(budget) => RevenueCatClient::with_shared_budget(client_config, Arc::new(budget))?,
         None => RevenueCatClient::new(client_config)?,
     };
+    let sync =
+        RevenueCatSync::new(store.clone(), client).with_request_deadline(settings.rc_deadline);
     Ok(Services {
         queue: JobQueue::new(&store),
-        sync: RevenueCatSync::new(store.clone(), client)
-            .with_request_deadline(settings.rc_deadline),
+        provisioner: WebhookProvisioner::new(
+            store.clone(),
+            sync.clone(),
+            settings.public_url.clone(),
+            settings.rc_deadline,
+        ),
+        sync,
         webhooks: WebhookReceiver::start(store.clone(), settings.jobs.follow_up_debounce),
         timings: settings.jobs.clone(),
         instance_id: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
@@ -168,7 +176,7 @@ fn http_server(
     let shared = web::Data::new(services.clone());
     let sync = web::Data::new(services.sync.clone());
     let webhooks = web::Data::new(services.webhooks.clone());
-    let public_url = web::Data::new(PublicUrl(settings.public_url.clone()));
+    let provisioner = web::Data::new(services.provisioner.clone());
     let body_timeout = BodyTimeout(settings.request_body_timeout);
     let cors_origins = settings.cors_origins.clone();
     let server = HttpServer::new(move || {
@@ -191,7 +199,7 @@ fn http_server(
             .app_data(shared.clone())
             .app_data(sync.clone())
             .app_data(webhooks.clone())
-            .app_data(public_url.clone())
+            .app_data(provisioner.clone())
             .configure(http::routes)
             .default_service(web::to(http::not_found))
     })

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::crypto::redact;
+use crate::crypto::{digests_match, redact};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,7 +80,7 @@ const REVENUECAT_API_KEY: ConfigField = ConfigField {
     required: true,
     sensitive: true,
     placeholder: "sk_...",
-    description: "RevenueCat V2 Secret API key with read access to customer information and project configuration.",
+    description: "RevenueCat V2 Secret API key with read access to customer information and project configuration; with read_write on project configuration integrations too, rcsync sets up the webhook in RevenueCat itself.",
     allowed_values: None,
     default: None,
     shape: Some(REVENUECAT_SECRET_KEY),
@@ -300,14 +300,129 @@ pub struct Integration {
     pub project_id: String,
     pub provider: String,
     pub config: IntegrationConfig,
-    pub webhook_secret_hash: Option<String>,
+    pub webhook_secrets: WebhookSecrets,
     /// The provider's own project id (RevenueCat `proj…`), resolved from the API key.
     pub provider_project_id: Option<String>,
+    /// The webhook rcsync created (or adopted) at the provider, if any.
+    pub provisioned_webhook: Option<ProvisionedWebhook>,
     pub revision: i64,
     pub enabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted_at: Option<i64>,
+}
+
+impl Integration {
+    /// How the `Authorization` header rcsync last set on provider webhook `webhook_id` relates
+    /// to the secrets accepted at `now_ms`. The provider never returns the header, so this is
+    /// all anyone can know about it (a header changed by hand in the provider's dashboard
+    /// goes unnoticed).
+    pub fn webhook_header_status(&self, webhook_id: &str, now_ms: i64) -> WebhookHeaderStatus {
+        let set_digest = self
+            .provisioned_webhook
+            .as_ref()
+            .filter(|w| w.id == webhook_id)
+            .and_then(|w| w.secret_digest.as_deref());
+        let Some(set_digest) = set_digest else {
+            return WebhookHeaderStatus::Unknown;
+        };
+        let secrets = &self.webhook_secrets;
+        if secrets.current.as_deref() == Some(set_digest) {
+            return WebhookHeaderStatus::Current;
+        }
+        match secrets.previous_at(now_ms) {
+            Some(previous) if previous.digest == set_digest => WebhookHeaderStatus::Previous {
+                expires_at_ms: previous.expires_at_ms,
+            },
+            _ => WebhookHeaderStatus::Revoked,
+        }
+    }
+}
+
+/// The SHA-256 digests a webhook delivery may present: the current secret's, and while a
+/// rotation's grace period runs, the replaced one's. Never the secrets themselves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookSecrets {
+    /// `None` for providers that do not call us back.
+    pub current: Option<String>,
+    pub previous: Option<PreviousSecret>,
+}
+
+/// A replaced secret and the end of its grace period (ms since epoch, exclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreviousSecret {
+    pub digest: String,
+    pub expires_at_ms: i64,
+}
+
+impl WebhookSecrets {
+    /// The replaced secret, while its grace period runs at `now_ms`.
+    pub fn previous_at(&self, now_ms: i64) -> Option<&PreviousSecret> {
+        self.previous
+            .as_ref()
+            .filter(|previous| now_ms < previous.expires_at_ms)
+    }
+
+    /// Whether a delivery presenting a secret with digest `presented` is authentic at `now_ms`.
+    /// Both comparisons run in constant time, and both always run, so the answer's timing
+    /// says nothing about which secret (if any) matched.
+    pub fn accepts(&self, presented: &str, now_ms: i64) -> bool {
+        let current = self
+            .current
+            .as_deref()
+            .is_some_and(|digest| digests_match(presented, digest));
+        let previous = self
+            .previous_at(now_ms)
+            .is_some_and(|previous| digests_match(presented, &previous.digest));
+        current | previous
+    }
+}
+
+/// The provider webhook rcsync manages for an integration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisionedWebhook {
+    /// The provider's id of the webhook (RevenueCat `wh…`).
+    pub id: String,
+    /// Digest of the secret whose header rcsync last set on it; `None` when rcsync adopted or
+    /// kept the webhook without setting a header it knows to be current.
+    pub secret_digest: Option<String>,
+}
+
+/// What [`Integration::webhook_header_status`] can tell about a provider webhook's header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookHeaderStatus {
+    /// The header carries the current secret.
+    Current,
+    /// The header carries the replaced secret, accepted until `expires_at_ms`.
+    Previous { expires_at_ms: i64 },
+    /// The header carries a secret rcsync no longer accepts: deliveries answer 401.
+    Revoked,
+    /// rcsync never set this webhook's header (configured by hand, or not ours).
+    Unknown,
+}
+
+impl WebhookHeaderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Current => "current",
+            Self::Previous { .. } => "previous",
+            Self::Revoked => "revoked",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    /// Whether deliveries carrying this header are accepted now.
+    pub fn is_accepted(self) -> bool {
+        matches!(self, Self::Current | Self::Previous { .. })
+    }
+}
+
+/// The URL the provider calls: `{public_url}/v1/webhooks/{provider}/{project_id}`.
+pub fn webhook_url(public_url: &url::Url, provider: &str, project_id: &str) -> String {
+    format!(
+        "{}/v1/webhooks/{provider}/{project_id}",
+        public_url.as_str().trim_end_matches('/')
+    )
 }
 
 #[cfg(test)]
@@ -401,6 +516,69 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    fn secrets(previous_until: Option<i64>) -> WebhookSecrets {
+        WebhookSecrets {
+            current: Some("new".into()),
+            previous: previous_until.map(|expires_at_ms| PreviousSecret {
+                digest: "old".into(),
+                expires_at_ms,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_replaced_secret_is_accepted_until_its_grace_ends() {
+        let during = secrets(Some(1_000));
+        assert!(during.accepts("new", 999) && during.accepts("old", 999));
+        assert!(during.accepts("new", 1_000) && !during.accepts("old", 1_000));
+        assert!(!during.accepts("other", 0));
+        let revoked = secrets(None);
+        assert!(revoked.accepts("new", 0) && !revoked.accepts("old", 0));
+        assert!(!WebhookSecrets::default().accepts("", 0));
+    }
+
+    #[test]
+    fn header_status_follows_the_digest_set_at_the_provider() {
+        let mut integration = Integration {
+            id: "i".into(),
+            project_id: "p".into(),
+            provider: REVENUECAT.into(),
+            config: IntegrationConfig::default(),
+            webhook_secrets: secrets(Some(1_000)),
+            provider_project_id: None,
+            provisioned_webhook: None,
+            revision: 0,
+            enabled: true,
+            created_at: 0,
+            updated_at: 0,
+            deleted_at: None,
+        };
+        let status = |i: &Integration, id: &str, now: i64| i.webhook_header_status(id, now);
+        assert_eq!(status(&integration, "wh1", 0), WebhookHeaderStatus::Unknown);
+        let set = |digest: Option<&str>| ProvisionedWebhook {
+            id: "wh1".into(),
+            secret_digest: digest.map(str::to_owned),
+        };
+        integration.provisioned_webhook = Some(set(Some("new")));
+        assert_eq!(status(&integration, "wh1", 0), WebhookHeaderStatus::Current);
+        assert_eq!(status(&integration, "wh2", 0), WebhookHeaderStatus::Unknown);
+        integration.provisioned_webhook = Some(set(Some("old")));
+        let previous = status(&integration, "wh1", 999);
+        assert_eq!(
+            previous,
+            WebhookHeaderStatus::Previous {
+                expires_at_ms: 1_000
+            }
+        );
+        assert!(previous.is_accepted());
+        assert_eq!(
+            status(&integration, "wh1", 1_000),
+            WebhookHeaderStatus::Revoked
+        );
+        integration.provisioned_webhook = Some(set(None));
+        assert_eq!(status(&integration, "wh1", 0), WebhookHeaderStatus::Unknown);
     }
 
     #[test]

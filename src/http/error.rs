@@ -12,6 +12,8 @@ use crate::services::integrations::IntegrationError;
 use crate::services::resync_runs::RunError;
 use crate::services::revenuecat_sync::SyncError;
 use crate::services::users::UsersError;
+use crate::services::webhook_provisioning::ProvisioningError;
+use crate::services::webhook_secrets::RotationError;
 use crate::services::webhooks::WebhookError;
 use crate::store::StoreError;
 
@@ -199,6 +201,29 @@ impl From<RunError> for ApiError {
                 }
             }
             RunError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ProvisioningError> for ApiError {
+    fn from(err: ProvisioningError) -> Self {
+        match err {
+            ProvisioningError::NotConfigured | ProvisioningError::NoWebhook => {
+                ApiError::NotFound(err.to_string())
+            }
+            ProvisioningError::RevenueCat(e) => e.into(),
+            ProvisioningError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RotationError> for ApiError {
+    fn from(err: RotationError) -> Self {
+        match err {
+            RotationError::NotFound => ApiError::NotFound(err.to_string()),
+            RotationError::InvalidGracePeriod => ApiError::BadRequest(err.to_string()),
+            RotationError::ConcurrentUpdate => ApiError::conflict(err.to_string()),
+            RotationError::Store(e) => e.into(),
         }
     }
 }

@@ -6,7 +6,9 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpMessage, HttpRequest};
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::auth::{bearer_token, AuthError, Authenticator, Principal};
@@ -77,4 +79,42 @@ pub async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
     actix_web::HttpResponse::MethodNotAllowed().json(serde_json::json!({
         "error": format!("Method {} not allowed on {}", req.method(), req.path())
     }))
+}
+
+/// A JSON object body that may be left out: an empty body is `T::default()`; anything else
+/// must be JSON (415 otherwise) of at most `limit` bytes (413), an object that parses as `T`
+/// (400). For routes whose body only carries options.
+pub async fn optional_json<T: DeserializeOwned + Default>(
+    req: &HttpRequest,
+    payload: &mut web::Payload,
+    limit: usize,
+) -> Result<T, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(ApiError::from)?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "Request body exceeds {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let is_json = req.mime_type().ok().flatten().is_some_and(|mime| {
+        mime.subtype() == actix_web::mime::JSON || mime.suffix() == Some(actix_web::mime::JSON)
+    });
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    let invalid = |e: serde_json::Error| ApiError::BadRequest(format!("Invalid request body: {e}"));
+    match serde_json::from_slice(&body).map_err(invalid)? {
+        object @ serde_json::Value::Object(_) => serde_json::from_value(object).map_err(invalid),
+        _ => Err(ApiError::BadRequest(
+            "Invalid request body: expected a JSON object".into(),
+        )),
+    }
 }

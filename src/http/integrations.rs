@@ -3,10 +3,9 @@
 use std::collections::BTreeMap;
 
 use actix_web::{web, HttpResponse};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use url::Url;
 
 use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
@@ -14,12 +13,12 @@ use crate::domain::integration::{provider, Integration, PROVIDERS};
 use crate::domain::permission::Permission;
 use crate::services::integrations as service;
 use crate::services::revenuecat_sync::RevenueCatSync;
+use crate::services::webhook_provisioning::{
+    Provisioning, ProvisioningFailure, Removal, WebhookProvisioner,
+};
 use crate::services::webhooks::WebhookReceiver;
 use crate::store::Store;
 use crate::timestamp::serde_iso;
-
-/// Base URL handed out in `webhook_setup.webhook_url` (`RCSYNC_PUBLIC_URL`).
-pub struct PublicUrl(pub Url);
 
 #[derive(Serialize)]
 struct IntegrationResponse {
@@ -36,12 +35,78 @@ struct IntegrationResponse {
     webhook_setup: Option<WebhookSetup>,
 }
 
+/// The one-time values for the provider's side (seed 001), and whether rcsync already set
+/// the provider up with them (`provisioned`) or why not.
 #[derive(Serialize)]
-struct WebhookSetup {
+pub(super) struct WebhookSetup {
     webhook_url: String,
     authorization_header: String,
     environment: &'static str,
     events_filter: &'static str,
+    provisioned: bool,
+    /// RevenueCat's id of the webhook that now sends `authorization_header`.
+    revenuecat_webhook_id: Option<String>,
+    #[serde(flatten)]
+    failure: Option<FailureFields>,
+}
+
+impl WebhookSetup {
+    pub(super) fn new(
+        webhook_url: String,
+        secret: &SecretString,
+        provisioning: Option<&Provisioning>,
+    ) -> Self {
+        let (revenuecat_webhook_id, failure) = match provisioning {
+            Some(Provisioning::Provisioned { webhook_id }) => (Some(webhook_id.clone()), None),
+            Some(Provisioning::NotProvisioned(failure)) => (None, Some(failure.into())),
+            None => (None, None),
+        };
+        WebhookSetup {
+            webhook_url,
+            authorization_header: format!("Bearer {}", secret.expose_secret()),
+            environment: "Both Production and Sandbox",
+            events_filter: "All apps, All events",
+            provisioned: revenuecat_webhook_id.is_some(),
+            revenuecat_webhook_id,
+            failure,
+        }
+    }
+}
+
+/// Why RevenueCat did not do what was asked: `reason`, and its status when it answered.
+#[derive(Serialize)]
+pub(super) struct FailureFields {
+    reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revenuecat_status: Option<u16>,
+}
+
+impl From<&ProvisioningFailure> for FailureFields {
+    fn from(failure: &ProvisioningFailure) -> Self {
+        FailureFields {
+            reason: failure.reason.clone(),
+            revenuecat_status: failure.revenuecat_status,
+        }
+    }
+}
+
+/// `revenuecat_webhook` of a DELETE's answer.
+#[derive(Serialize)]
+struct RemovalResponse {
+    id: String,
+    removed: bool,
+    #[serde(flatten)]
+    failure: Option<FailureFields>,
+}
+
+impl From<&Removal> for RemovalResponse {
+    fn from(removal: &Removal) -> Self {
+        RemovalResponse {
+            id: removal.webhook_id.clone(),
+            removed: removal.outcome.is_ok(),
+            failure: removal.outcome.as_ref().err().map(FailureFields::from),
+        }
+    }
 }
 
 impl From<&Integration> for IntegrationResponse {
@@ -62,13 +127,6 @@ impl From<&Integration> for IntegrationResponse {
             webhook_setup: None,
         }
     }
-}
-
-pub fn webhook_url(public_url: &Url, provider: &str, project_id: &str) -> String {
-    format!(
-        "{}/v1/webhooks/{provider}/{project_id}",
-        public_url.as_str().trim_end_matches('/')
-    )
 }
 
 pub async fn list_providers(
@@ -107,7 +165,7 @@ pub async fn create_integration(
     store: web::Data<Store>,
     sync: web::Data<RevenueCatSync>,
     webhooks: web::Data<WebhookReceiver>,
-    public_url: web::Data<PublicUrl>,
+    provisioner: web::Data<WebhookProvisioner>,
     path: web::Path<String>,
     body: web::Json<CreateIntegrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
@@ -117,17 +175,19 @@ pub async fn create_integration(
         &store,
         &sync,
         &webhooks,
+        &provisioner,
         &project.id,
         &body.provider,
         &body.config,
     )
     .await?;
     let mut response = IntegrationResponse::from(&created.integration);
-    response.webhook_setup = created.webhook_secret.map(|secret| WebhookSetup {
-        webhook_url: webhook_url(&public_url.0, &created.integration.provider, &project.id),
-        authorization_header: format!("Bearer {}", secret.expose_secret()),
-        environment: "Both Production and Sandbox",
-        events_filter: "All apps, All events",
+    response.webhook_setup = created.webhook_secret.map(|secret| {
+        WebhookSetup::new(
+            provisioner.webhook_url(&project.id),
+            &secret,
+            created.provisioning.as_ref(),
+        )
     });
     tracing::info!(integration_id = %created.integration.id, project_id = %project.id, "integration created");
     Ok(HttpResponse::Created().json(response))
@@ -166,10 +226,13 @@ pub async fn update_integration(
     Ok(HttpResponse::Ok().json(IntegrationResponse::from(&updated)))
 }
 
+/// Seed 001's `{"deleted": true}`, plus `revenuecat_webhook`: the webhook rcsync had
+/// provisioned and whether RevenueCat removed it (`null` when there was none).
 pub async fn delete_integration(
     principal: Principal,
     store: web::Data<Store>,
     webhooks: web::Data<WebhookReceiver>,
+    provisioner: web::Data<WebhookProvisioner>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, provider_id) = path.into_inner();
@@ -180,6 +243,10 @@ pub async fn delete_integration(
         Permission::IntegrationsWrite,
     )
     .await?;
-    service::delete_integration(&store, &webhooks, &project_id, &provider_id).await?;
-    Ok(HttpResponse::Ok().json(json!({ "deleted": true })))
+    let deleted =
+        service::delete_integration(&store, &webhooks, &provisioner, &project_id, &provider_id)
+            .await?;
+    tracing::info!(integration_id = %deleted.integration.id, project_id = %project_id, "integration deleted");
+    let removal = deleted.webhook_removal.as_ref().map(RemovalResponse::from);
+    Ok(HttpResponse::Ok().json(json!({ "deleted": true, "revenuecat_webhook": removal })))
 }

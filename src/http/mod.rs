@@ -10,6 +10,7 @@ mod extract;
 mod health;
 mod integrations;
 mod jobs;
+mod revenuecat_webhook;
 mod sync;
 mod users;
 mod webhooks;
@@ -18,7 +19,6 @@ pub use body_guard::{guard_body, BodyTimeout};
 pub use cors::cors;
 pub use error::ApiError;
 pub use extract::{json_config, not_found, path_config, query_config};
-pub use integrations::PublicUrl;
 
 /// Every route of the API. `startup` mounts this for `main` and tests alike.
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -45,6 +45,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .service(
                     web::resource("/integrations/revenuecat/sync")
                         .post(jobs::trigger_sync)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations/revenuecat/webhook")
+                        .get(revenuecat_webhook::show)
+                        .default_service(web::to(extract::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/integrations/revenuecat/webhook-secret/rotate")
+                        .post(revenuecat_webhook::rotate_secret)
                         .default_service(web::to(extract::method_not_allowed)),
                 )
                 .service(

@@ -1,10 +1,12 @@
 //! Creating, updating and deleting integrations with seed 001's rules.
 
-use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
+use tokio::time::Instant;
 
 use super::revenuecat_sync::{RevenueCatSync, SyncError};
+use super::webhook_provisioning::{Provisioning, Removal, WebhookProvisioner};
+use super::webhook_secrets::generate_webhook_secret;
 use super::webhooks::WebhookReceiver;
 use crate::crypto::secret_digest;
 use crate::domain::integration::{
@@ -17,10 +19,19 @@ use crate::store::{Store, StoreError};
 /// How many times a PATCH re-reads and re-applies itself when a concurrent write wins.
 const UPDATE_ATTEMPTS: usize = 5;
 
-/// A freshly created integration and, for webhook providers, its one-time secret.
+/// A freshly created integration and, for webhook providers, its one-time secret and whether
+/// the provider was set up to send it.
 pub struct CreatedIntegration {
     pub integration: Integration,
     pub webhook_secret: Option<SecretString>,
+    pub provisioning: Option<Provisioning>,
+}
+
+/// A deleted integration and what became of the webhook rcsync had provisioned for it.
+pub struct DeletedIntegration {
+    pub integration: Integration,
+    /// `None`: rcsync managed no webhook at the provider.
+    pub webhook_removal: Option<Removal>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,13 +59,6 @@ pub fn supported_provider(id: &str) -> Result<&'static ProviderDefinition, Integ
     provider(id).ok_or_else(|| ConfigError::UnsupportedProvider(id.to_owned()).into())
 }
 
-/// `whsec_` + 48 hex characters (192 bits).
-fn generate_webhook_secret() -> SecretString {
-    let mut bytes = [0u8; 24];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    SecretString::from(format!("whsec_{}", hex::encode(bytes)))
-}
-
 /// Checks the credentials with the provider before anything is stored, and returns the
 /// provider's own project id (RevenueCat secret keys belong to exactly one project).
 async fn verify_credentials(
@@ -76,14 +80,19 @@ async fn verify_credentials(
     }
 }
 
+/// Verifies the credentials, stores (or restores) the integration, then has the provider send
+/// its webhooks here (see [`super::webhook_provisioning`]); the provider refusing that does not
+/// fail the create. The provider's work shares one deadline, counted from the start.
 pub async fn create_integration(
     store: &Store,
     sync: &RevenueCatSync,
     webhooks: &WebhookReceiver,
+    provisioner: &WebhookProvisioner,
     project_id: &str,
     provider_id: &str,
     config_input: &Map<String, Value>,
 ) -> Result<CreatedIntegration, IntegrationError> {
+    let started = Instant::now();
     let provider = supported_provider(provider_id)?;
     let config = parse_config_input(provider, config_input)?;
     validate_complete(provider, &config)?;
@@ -103,10 +112,19 @@ pub async fn create_integration(
         .await?;
     webhooks.invalidate(project_id);
     match outcome {
-        CreateIntegrationOutcome::Created(integration) => Ok(CreatedIntegration {
-            integration,
-            webhook_secret,
-        }),
+        CreateIntegrationOutcome::Created(integration) => {
+            let provisioning = match (&webhook_secret, provider.id) {
+                (Some(secret), REVENUECAT) => {
+                    Some(provisioner.provision(project_id, secret, started).await)
+                }
+                _ => None,
+            };
+            Ok(CreatedIntegration {
+                integration: *integration,
+                webhook_secret,
+                provisioning,
+            })
+        }
         CreateIntegrationOutcome::AlreadyActive => {
             Err(IntegrationError::AlreadyExists(provider.id))
         }
@@ -167,20 +185,24 @@ pub async fn update_integration(
     Err(IntegrationError::ConcurrentUpdate)
 }
 
+/// Soft-deletes the integration first (deliveries stop being accepted at once), then removes
+/// the webhook rcsync provisioned at the provider; a failure there is reported, not raised.
 pub async fn delete_integration(
     store: &Store,
     webhooks: &WebhookReceiver,
+    provisioner: &WebhookProvisioner,
     project_id: &str,
     provider_id: &str,
-) -> Result<(), IntegrationError> {
+) -> Result<DeletedIntegration, IntegrationError> {
     let provider = supported_provider(provider_id)?;
-    if store
+    let integration = store
         .soft_delete_integration(project_id, provider.id)
         .await?
-    {
-        webhooks.invalidate(project_id);
-        Ok(())
-    } else {
-        Err(IntegrationError::NotFound)
-    }
+        .ok_or(IntegrationError::NotFound)?;
+    webhooks.invalidate(project_id);
+    let webhook_removal = provisioner.remove(&integration).await;
+    Ok(DeletedIntegration {
+        integration,
+        webhook_removal,
+    })
 }

@@ -11,12 +11,15 @@ pub mod shared_budget;
 pub mod ttl_cache;
 pub mod user_resyncs;
 pub mod users;
+pub mod webhook_provisioning;
+pub mod webhook_secrets;
 pub mod webhooks;
 
 use crate::config::JobTimings;
 use crate::queue::JobQueue;
 use crate::store::Store;
 use revenuecat_sync::RevenueCatSync;
+use webhook_provisioning::WebhookProvisioner;
 use webhooks::WebhookReceiver;
 
 /// The long-lived pieces shared by HTTP handlers and job handlers. Cheap to clone.
@@ -26,6 +29,8 @@ pub struct Services {
     pub queue: JobQueue,
     pub sync: RevenueCatSync,
     pub webhooks: WebhookReceiver,
+    /// The RevenueCat webhook that points at rcsync.
+    pub provisioner: WebhookProvisioner,
     pub timings: JobTimings,
     /// This process, as it stamps the claims it holds (see `store::instances`).
     pub instance_id: String,

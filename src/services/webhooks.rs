@@ -30,10 +30,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::clock::{ms, SharedClock};
-use crate::crypto::{digests_match, secret_digest};
+use crate::crypto::secret_digest;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::event_plan::EventPlan;
-use crate::domain::integration::REVENUECAT;
+use crate::domain::integration::{WebhookSecrets, REVENUECAT};
 use crate::revenuecat::{map_webhook_event, EventType, WebhookEvent, WebhookPayload};
 use crate::store::webhook_events::{EventOutcome, NewEvent};
 use crate::store::{retry_transient_once, Store, StoreError};
@@ -246,7 +246,8 @@ impl WebhookReceiver {
     }
 
     /// 404 unless the project has an enabled RevenueCat integration, 401 unless the header
-    /// carries its webhook secret (compared as digests, in constant time).
+    /// carries its webhook secret, or the one a rotation replaced while its grace period runs
+    /// on the clock (compared as digests, in constant time).
     pub async fn authenticate(
         &self,
         project_id: &str,
@@ -257,15 +258,17 @@ impl WebhookReceiver {
         }
         let expected = self
             .secrets
-            .secret_digest(&self.store, project_id)
+            .secret_digests(&self.store, project_id)
             .await?
-            .ok_or(WebhookError::NotConfigured)?
-            .ok_or(WebhookError::InvalidAuthorization)?;
+            .ok_or(WebhookError::NotConfigured)?;
+        if expected.current.is_none() {
+            return Err(WebhookError::InvalidAuthorization);
+        }
         let presented = authorization
             .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
             .filter(|t| !t.is_empty())
             .ok_or(WebhookError::MissingAuthorization)?;
-        if digests_match(&secret_digest(presented), &expected) {
+        if expected.accepts(&secret_digest(presented), self.clock.now_ms()) {
             Ok(())
         } else {
             Err(WebhookError::InvalidAuthorization)
@@ -430,11 +433,13 @@ async fn commit_one_by_one(
     }
 }
 
-/// The webhook secret digest of each project, so a delivery costs no database read. Entries
+/// The webhook secret digests of each project, so a delivery costs no database read. Entries
 /// expire after [`SECRET_TTL`] (the longest another process may act on a changed integration)
-/// and are dropped at once when this process changes the integration.
+/// and are dropped at once when this process changes the integration. An entry holds a
+/// rotation's previous digest with the end of its grace, which is checked on every delivery,
+/// so the old secret stops working when the grace ends, not when the entry expires.
 #[derive(Clone)]
-struct SecretCache(moka::sync::Cache<String, Option<Option<String>>>);
+struct SecretCache(moka::sync::Cache<String, Option<WebhookSecrets>>);
 
 const SECRET_TTL: Duration = Duration::from_secs(5);
 const SECRET_CACHE_PROJECTS: u64 = 100_000;
@@ -449,16 +454,16 @@ impl SecretCache {
         )
     }
 
-    /// `None`: no enabled integration; `Some(None)`: one without a secret.
-    async fn secret_digest(
+    /// `None`: no enabled integration.
+    async fn secret_digests(
         &self,
         store: &Store,
         project_id: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
+    ) -> Result<Option<WebhookSecrets>, StoreError> {
         if let Some(hit) = self.0.get(project_id) {
             return Ok(hit);
         }
-        let fetched = store.webhook_secret_hash(project_id, REVENUECAT).await?;
+        let fetched = store.webhook_secrets(project_id, REVENUECAT).await?;
         self.0.insert(project_id.to_owned(), fetched.clone());
         Ok(fetched)
     }

@@ -4,10 +4,14 @@
 use sqlx::FromRow;
 
 use super::{with_pool, with_writer, Store, StoreError};
-use crate::domain::integration::{Integration, IntegrationConfig};
+use crate::domain::integration::{
+    Integration, IntegrationConfig, PreviousSecret, ProvisionedWebhook, WebhookSecrets,
+};
 
 const COLUMNS: &str = "id, project_id, provider, config_ciphertext, webhook_secret_hash, \
-    provider_project_id, revision, enabled, created_at, updated_at, deleted_at";
+    webhook_secret_previous_hash, webhook_secret_previous_expires_at, provider_project_id, \
+    provider_webhook_id, provider_webhook_secret_hash, revision, enabled, created_at, \
+    updated_at, deleted_at";
 
 #[derive(FromRow)]
 struct IntegrationRow {
@@ -16,7 +20,11 @@ struct IntegrationRow {
     provider: String,
     config_ciphertext: Vec<u8>,
     webhook_secret_hash: Option<String>,
+    webhook_secret_previous_hash: Option<String>,
+    webhook_secret_previous_expires_at: Option<i64>,
     provider_project_id: Option<String>,
+    provider_webhook_id: Option<String>,
+    provider_webhook_secret_hash: Option<String>,
     revision: i64,
     enabled: bool,
     created_at: i64,
@@ -34,9 +42,17 @@ pub struct NewIntegration<'a> {
 
 pub enum CreateIntegrationOutcome {
     /// Inserted, or a soft-deleted row restored in place (same id).
-    Created(Integration),
+    Created(Box<Integration>),
     /// An active integration for (project, provider) already exists.
     AlreadyActive,
+}
+
+/// A new webhook secret replacing the current one, applied only if `expected_revision` still
+/// holds. The replaced secret stays accepted until `previous_expires_at_ms` (`None`: at once).
+pub struct SecretRotation<'a> {
+    pub new_secret_hash: &'a str,
+    pub previous_expires_at_ms: Option<i64>,
+    pub expected_revision: i64,
 }
 
 /// A full replacement of the mutable fields, applied only if `expected_revision` still holds.
@@ -77,8 +93,16 @@ impl Store {
             project_id: row.project_id,
             provider: row.provider,
             config,
-            webhook_secret_hash: row.webhook_secret_hash,
+            webhook_secrets: secrets_of(
+                row.webhook_secret_hash,
+                row.webhook_secret_previous_hash,
+                row.webhook_secret_previous_expires_at,
+            ),
             provider_project_id: row.provider_project_id,
+            provisioned_webhook: row.provider_webhook_id.map(|id| ProvisionedWebhook {
+                id,
+                secret_digest: row.provider_webhook_secret_hash,
+            }),
             revision: row.revision,
             enabled: row.enabled,
             created_at: row.created_at,
@@ -89,6 +113,8 @@ impl Store {
 
     /// Insert-or-restore in one statement: the UNIQUE (project, provider) constraint decides
     /// races, and the `WHERE deleted_at IS NOT NULL` guard refuses to overwrite a live row.
+    /// A restore starts without a grace period and forgets which header the provider webhook
+    /// carried (an old secret), but keeps the webhook's id so provisioning reuses it.
     pub async fn create_integration(
         &self,
         new: NewIntegration<'_>,
@@ -103,6 +129,9 @@ impl Store {
              ON CONFLICT (project_id, provider) DO UPDATE SET \
                  config_ciphertext = excluded.config_ciphertext, \
                  webhook_secret_hash = excluded.webhook_secret_hash, \
+                 webhook_secret_previous_hash = NULL, \
+                 webhook_secret_previous_expires_at = NULL, \
+                 provider_webhook_secret_hash = NULL, \
                  provider_project_id = excluded.provider_project_id, \
                  revision = integrations.revision + 1, \
                  enabled = excluded.enabled, \
@@ -132,7 +161,9 @@ impl Store {
                 })?
         });
         match row {
-            Some(row) => Ok(CreateIntegrationOutcome::Created(self.open_row(row)?)),
+            Some(row) => Ok(CreateIntegrationOutcome::Created(Box::new(
+                self.open_row(row)?,
+            ))),
             None => Ok(CreateIntegrationOutcome::AlreadyActive),
         }
     }
@@ -153,16 +184,18 @@ impl Store {
         row.map(|r| self.open_row(r)).transpose()
     }
 
-    /// What the webhook receiver needs — the secret's digest, if the active integration is
+    /// What the webhook receiver needs — the secrets' digests, if the active integration is
     /// enabled — without decrypting the provider config on every delivery.
-    pub async fn webhook_secret_hash(
+    pub async fn webhook_secrets(
         &self,
         project_id: &str,
         provider: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        let row: Option<(Option<String>,)> = with_pool!(self, pool => {
+    ) -> Result<Option<WebhookSecrets>, StoreError> {
+        type Row = (Option<String>, Option<String>, Option<i64>);
+        let row: Option<Row> = with_pool!(self, pool => {
             sqlx::query_as(
-                "SELECT webhook_secret_hash FROM integrations \
+                "SELECT webhook_secret_hash, webhook_secret_previous_hash, \
+                     webhook_secret_previous_expires_at FROM integrations \
                  WHERE project_id = $1 AND provider = $2 AND deleted_at IS NULL AND enabled = $3",
             )
             .bind(project_id)
@@ -171,7 +204,7 @@ impl Store {
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(|(hash,)| hash))
+        Ok(row.map(|(current, previous, expires)| secrets_of(current, previous, expires)))
     }
 
     pub async fn list_active_integrations(
@@ -215,26 +248,114 @@ impl Store {
         row.map(|r| self.open_row(r)).transpose()
     }
 
-    /// Soft delete; false when there was no active integration.
+    /// Soft delete; the row as deleted, `None` when there was no active integration.
     pub async fn soft_delete_integration(
         &self,
         project_id: &str,
         provider: &str,
-    ) -> Result<bool, StoreError> {
-        let now = self.now_ms();
-        let affected = with_writer!(self, pool => {
-            sqlx::query(
-                "UPDATE integrations SET deleted_at = $1, updated_at = $1, revision = revision + 1 \
-                 WHERE project_id = $2 AND provider = $3 AND deleted_at IS NULL",
-            )
-            .bind(now)
-            .bind(project_id)
-            .bind(provider)
-            .execute(pool)
-            .await?
-            .rows_affected()
+    ) -> Result<Option<Integration>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE integrations SET deleted_at = $1, updated_at = $1, revision = revision + 1 \
+             WHERE project_id = $2 AND provider = $3 AND deleted_at IS NULL \
+             RETURNING {COLUMNS}"
+        ));
+        let row: Option<IntegrationRow> = with_writer!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(self.now_ms())
+                .bind(project_id)
+                .bind(provider)
+                .fetch_optional(pool)
+                .await?
         });
-        Ok(affected > 0)
+        row.map(|r| self.open_row(r)).transpose()
+    }
+
+    /// Replaces the webhook secret (optimistic, like [`Self::update_integration`]): `None`
+    /// when the row changed or was deleted since it was read. The current secret becomes the
+    /// previous one for its grace period; a previous one still in its grace is dropped.
+    pub async fn rotate_webhook_secret(
+        &self,
+        current: &Integration,
+        rotation: SecretRotation<'_>,
+    ) -> Result<Option<Integration>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "UPDATE integrations SET \
+                 webhook_secret_previous_hash = CASE WHEN $1 IS NULL THEN NULL \
+                     ELSE webhook_secret_hash END, \
+                 webhook_secret_previous_expires_at = $1, \
+                 webhook_secret_hash = $2, \
+                 revision = revision + 1, updated_at = $3 \
+             WHERE id = $4 AND revision = $5 AND deleted_at IS NULL \
+             RETURNING {COLUMNS}"
+        ));
+        let row: Option<IntegrationRow> = with_writer!(self, pool => {
+            sqlx::query_as(sql)
+                .bind(rotation.previous_expires_at_ms)
+                .bind(rotation.new_secret_hash)
+                .bind(self.now_ms())
+                .bind(&current.id)
+                .bind(rotation.expected_revision)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(|r| self.open_row(r)).transpose()
+    }
+
+    /// The provider webhook rcsync manages for integration `id`, deleted or not.
+    pub async fn provisioned_webhook(
+        &self,
+        id: &str,
+    ) -> Result<Option<ProvisionedWebhook>, StoreError> {
+        let row: Option<(Option<String>, Option<String>)> = with_pool!(self, pool => {
+            sqlx::query_as(
+                "SELECT provider_webhook_id, provider_webhook_secret_hash FROM integrations \
+                 WHERE id = $1",
+            )
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(row
+            .and_then(|(id, secret_digest)| id.map(|id| ProvisionedWebhook { id, secret_digest })))
+    }
+
+    /// Records the provider webhook rcsync manages for integration `id` (`None`: none any
+    /// more), deleted or not. A fact about the provider, not a change of the integration: the
+    /// revision stays, so concurrent PATCHes and cached catalogs are not disturbed.
+    pub async fn record_provisioned_webhook(
+        &self,
+        id: &str,
+        webhook: Option<&ProvisionedWebhook>,
+    ) -> Result<(), StoreError> {
+        with_writer!(self, pool => {
+            sqlx::query(
+                "UPDATE integrations SET provider_webhook_id = $1, \
+                     provider_webhook_secret_hash = $2 \
+                 WHERE id = $3",
+            )
+            .bind(webhook.map(|w| w.id.as_str()))
+            .bind(webhook.and_then(|w| w.secret_digest.as_deref()))
+            .bind(id)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+fn secrets_of(
+    current: Option<String>,
+    previous: Option<String>,
+    previous_expires_at_ms: Option<i64>,
+) -> WebhookSecrets {
+    WebhookSecrets {
+        current,
+        previous: previous
+            .zip(previous_expires_at_ms)
+            .map(|(digest, expires_at_ms)| PreviousSecret {
+                digest,
+                expires_at_ms,
+            }),
     }
 }
 

@@ -3,14 +3,16 @@
 //! PostgreSQL database; otherwise a SQLite file in a temporary directory.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 
 use fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use rcsync::auth::api_key::generate_api_key;
+use rcsync::clock::{ManualClock, SharedClock};
 use rcsync::config::RawSettings;
 use rcsync::domain::permission::Permission;
 use rcsync::services::Services;
-use rcsync::startup::{open_store, Application, Role};
+use rcsync::startup::{open_store_with_clock, Application, Role};
 use rcsync::store::tenancy::NewApiKey;
 use rcsync::store::Store;
 use secrecy::ExposeSecret;
@@ -95,7 +97,23 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut RawSettings)) -> TestApp
 
 /// The HTTP API without job workers (`rcsync serve --no-workers`).
 pub async fn spawn_api_only_app() -> TestApp {
-    spawn(FakeConfig::default(), Role::ApiOnly, |_| {}).await
+    spawn(
+        FakeConfig::default(),
+        Role::ApiOnly,
+        SharedClock::system(),
+        |_| {},
+    )
+    .await
+}
+
+/// An app whose store reads time from `clock` (row times, due times, grace periods): a test
+/// moves time with `clock.advance(…)` instead of sleeping.
+pub async fn spawn_app_with_clock(
+    clock: Arc<ManualClock>,
+    customize: impl FnOnce(&mut RawSettings),
+) -> TestApp {
+    let clock = SharedClock::new(clock);
+    spawn(FakeConfig::default(), Role::ApiAndWorkers, clock, customize).await
 }
 
 /// A fake whose dataset holds `customers` generated customers (seeded, deterministic).
@@ -115,12 +133,19 @@ pub async fn spawn_app_with_fake(
     fake_config: FakeConfig,
     customize: impl FnOnce(&mut RawSettings),
 ) -> TestApp {
-    spawn(fake_config, Role::ApiAndWorkers, customize).await
+    spawn(
+        fake_config,
+        Role::ApiAndWorkers,
+        SharedClock::system(),
+        customize,
+    )
+    .await
 }
 
 async fn spawn(
     fake_config: FakeConfig,
     role: Role,
+    clock: SharedClock,
     customize: impl FnOnce(&mut RawSettings),
 ) -> TestApp {
     // Logs are noise in a passing run; `TEST_LOG=1 cargo test` shows them.
@@ -138,7 +163,9 @@ async fn spawn(
         raw.public_url = Some(format!("http://127.0.0.1:{port}"));
     }
     let settings = raw.resolve().expect("test settings");
-    let store = open_store(&settings).await.expect("open store");
+    let store = open_store_with_clock(&settings, clock)
+        .await
+        .expect("open store");
     let app = Application::build_with(settings, store.clone(), listener, role)
         .await
         .expect("build app");
@@ -322,4 +349,40 @@ impl TestApp {
         self.create_revenuecat_integration(&self.fake.api_key())
             .await
     }
+}
+
+/// Every byte the database holds, as text: the SQLite files (WAL included) in the test's
+/// directory, or every row of every table in every schema of the PostgreSQL test database
+/// (apalis's own included).
+pub async fn raw_database_dump(app: &TestApp) -> String {
+    if !app.db.is_postgres {
+        let mut dump = String::new();
+        for entry in std::fs::read_dir(app.db.dir.path()).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            dump.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        return dump;
+    }
+    let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+    let tables: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_schema::text, table_name::text FROM information_schema.tables \
+         WHERE table_type = 'BASE TABLE' \
+           AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut dump = String::new();
+    for (schema, table) in tables {
+        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT t::text FROM \"{schema}\".\"{table}\" t"
+        )))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        for (row,) in rows {
+            dump.push_str(&row);
+        }
+    }
+    dump
 }

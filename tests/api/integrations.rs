@@ -1,8 +1,8 @@
 use serde_json::{json, Value};
 
-use crate::helpers::{spawn_app, status_json, TestApp};
+use crate::helpers::{raw_database_dump, spawn_app, status_json, TestApp};
 
-async fn create(app: &TestApp, body: Value) -> (u16, Value) {
+pub async fn create(app: &TestApp, body: Value) -> (u16, Value) {
     status_json(
         app.post(&app.project_url("/integrations"), &body)
             .send()
@@ -251,6 +251,11 @@ async fn concurrent_identical_creates_yield_exactly_one_201() {
         19,
         "{statuses:?}"
     );
+    assert_eq!(
+        app.fake.webhook_integrations().len(),
+        1,
+        "one RevenueCat webhook provisioned"
+    );
 }
 
 #[tokio::test]
@@ -353,7 +358,7 @@ async fn delete_soft_deletes_and_recreate_restores_the_same_row() {
     let first = app.create_revenuecat_integration("sk_first").await;
     let url = app.project_url("/integrations/revenuecat");
     let (status, body) = status_json(app.delete(&url).send().await.unwrap()).await;
-    assert_eq!((status, body), (200, json!({"deleted": true})));
+    assert_eq!((status, &body["deleted"]), (200, &json!(true)), "{body}");
     let (_, list) = status_json(
         app.get(&app.project_url("/integrations"))
             .send()
@@ -408,41 +413,6 @@ async fn secrets_are_never_stored_in_plaintext() {
         dump.contains(&app.project_id),
         "the dump does contain the data"
     );
-}
-
-/// Every byte the database holds, as text: the SQLite files (with WAL), or every row of every
-/// table of the PostgreSQL test database.
-async fn raw_database_dump(app: &TestApp) -> String {
-    if app.db.is_postgres {
-        use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-        let tables: Vec<(String,)> = sqlx::query_as(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
-        let mut dump = String::new();
-        for (table,) in tables {
-            let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT t::text FROM \"{table}\" t"
-            )))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            for (row,) in rows {
-                dump.push_str(&row);
-            }
-        }
-        dump
-    } else {
-        let mut dump = String::new();
-        for entry in std::fs::read_dir(app.db.dir.path()).unwrap() {
-            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-            dump.push_str(&String::from_utf8_lossy(&bytes));
-        }
-        dump
-    }
 }
 
 /// A server started with the wrong master key cannot decrypt stored RevenueCat keys: the API

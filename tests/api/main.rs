@@ -13,6 +13,7 @@ mod layering;
 mod malformed;
 mod pacing;
 mod process;
+mod provisioning;
 mod request_bodies;
 mod restart;
 mod resync;

@@ -348,7 +348,7 @@ fn route(req: &HttpRequest, body: &web::Bytes, shared: &Shared, segs: &[&str]) -
         ["projects", _, "integrations", "webhooks"] => {
             drop(store);
             match *m {
-                Method::GET => webhooks::list(shared, &paging(&q, &lists)?, &q),
+                Method::GET => webhooks::list(shared, &q, &lists),
                 Method::POST => webhooks::create(req, body, shared),
                 _ => Err(method_not_allowed()),
             }

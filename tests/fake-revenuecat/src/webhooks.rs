@@ -3,17 +3,19 @@
 //!
 //! As RevenueCat: create and update are both `POST`; `authorization_header` is write-only;
 //! `event_types` are lower case; `environment` is `production`, `sandbox` or null (both);
-//! unknown body fields are rejected with 400 `parameter_error`.
+//! unknown body fields are rejected with 400 `parameter_error`; the list clamps `limit` to
+//! 1–100 instead of rejecting it (RevenueCat's reference for this endpoint says so).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 use super::errors::RcError;
 use super::errors::Reply;
+use super::knobs::ListKnobs;
 use super::model::WebhookIntegrationRecord;
 use super::query::Query;
 use super::render;
-use super::routes::{page_of, Paging};
+use super::routes::{page_of, paging};
 use super::Shared;
 
 /// Event types a webhook integration can subscribe to (lower case, as the API takes them).
@@ -158,7 +160,28 @@ fn apply(m: &Map<String, Value>, w: &mut WebhookIntegrationRecord) -> Result<(),
     Ok(())
 }
 
-pub(crate) fn list(shared: &Shared, paging: &Paging, q: &Query) -> Reply {
+/// The range RevenueCat clamps this list's `limit` to.
+const LIMIT_RANGE: std::ops::RangeInclusive<i64> = 1..=100;
+
+/// `limit` clamped into [`LIMIT_RANGE`]; a value that is not an integer stays as it is (and
+/// answers 400 like on every list).
+fn clamped_limit(limit: &str) -> String {
+    match limit.parse::<i64>() {
+        Ok(n) => n
+            .clamp(*LIMIT_RANGE.start(), *LIMIT_RANGE.end())
+            .to_string(),
+        Err(_) => limit.to_string(),
+    }
+}
+
+pub(crate) fn list(shared: &Shared, q: &Query, lists: &ListKnobs) -> Reply {
+    let q = Query {
+        limit: q.limit.as_deref().map(clamped_limit),
+        starting_after: q.starting_after.clone(),
+        expand: Vec::new(),
+    };
+    let paging = &paging(&q, lists)?;
+    let q = &q;
     let store = shared.state.lock();
     let all: Vec<&WebhookIntegrationRecord> = store.webhooks.values().collect();
     let pid = store.project_id();

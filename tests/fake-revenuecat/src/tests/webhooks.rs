@@ -124,6 +124,25 @@ async fn webhook_list_pages_with_limit_starting_after_and_a_null_last_next_page(
 
     let (items, pages) = c.collect(&format!("{base}?limit=4")).await;
     assert_eq!(pages, 6);
+    // `limit` outside 1–100 is clamped, not rejected; a non-integer is still a 400
+    let (s, all) = c.get_json(&format!("{base}?limit=500")).await;
+    assert_eq!(
+        (s, all["items"].as_array().unwrap().len()),
+        (200, 21),
+        "{all}"
+    );
+    let (s, one) = c.get_json(&format!("{base}?limit=0")).await;
+    assert_eq!(
+        (s, one["items"].as_array().unwrap().len()),
+        (200, 1),
+        "{one}"
+    );
+    assert!(
+        one["next_page"].as_str().unwrap().contains("limit=1"),
+        "{one}"
+    );
+    let (s, bad) = c.get_json(&format!("{base}?limit=many")).await;
+    assert_eq!((s, bad["param"].as_str()), (400, Some("limit")), "{bad}");
     let listed: HashSet<String> = items
         .iter()
         .map(|i| i["id"].as_str().unwrap().to_string())
