@@ -69,10 +69,7 @@ pub async fn sync(settings: &Settings, args: SyncArgs) -> anyhow::Result<()> {
             .sync
             .sync_user_within_deadline(&args.project, user_id)
             .await?;
-        println!(
-            "{}",
-            json!({"updated": 1, "properties": synced.patch, "partial": synced.entitlements_only})
-        );
+        println!("{}", synced.answer());
         return Ok(());
     }
     let project = services

@@ -81,6 +81,24 @@ pub struct SyncedUser {
     pub entitlements_only: bool,
 }
 
+impl SyncedUser {
+    /// Seed 001's answer to a single-user sync (the HTTP route and `rcsync sync --user`):
+    /// the properties written, and `"partial": true` when only entitlements could be.
+    pub fn answer(&self) -> serde_json::Value {
+        let properties: std::collections::BTreeMap<&str, &str> = self
+            .patch
+            .iter()
+            .filter_map(|(key, value)| value.as_deref().map(|v| (key.as_str(), v)))
+            .collect();
+        let mut body = serde_json::json!({"updated": 1, "properties": properties});
+        if self.entitlements_only {
+            // The seed's fallback, made visible: status, product and revenue were not refreshed.
+            body["partial"] = serde_json::json!(true);
+        }
+        body
+    }
+}
+
 #[derive(Clone)]
 pub struct RevenueCatSync {
     store: Store,

@@ -195,11 +195,12 @@ async fn a_resync_killed_mid_run_resumes_and_ends_like_an_uninterrupted_one() {
     }
 }
 
-fn rcsync(db: &TestDatabase, args: &[&str]) -> Output {
+fn rcsync(db: &TestDatabase, fake: &FakeRevenueCat, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rcsync"))
         .args(args)
         .current_dir(db.dir.path())
         .env_clear()
+        .env("RCSYNC_REVENUECAT_API_URL", fake.base_url())
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("RCSYNC_DATABASE_URL", &db.url)
         .env("RCSYNC_MASTER_KEY", TEST_MASTER_KEY)
@@ -227,7 +228,11 @@ async fn a_resync_pending_at_kill_9_completes_after_restart_and_the_cli_follows_
     remote.add_users(&ids).await;
     server.kill9();
 
-    let output = rcsync(&db, &["sync", "--project", &remote.tenant.project_id]);
+    let output = rcsync(
+        &db,
+        &fake,
+        &["sync", "--project", &remote.tenant.project_id],
+    );
     assert!(
         output.status.success(),
         "{}",
@@ -237,16 +242,21 @@ async fn a_resync_pending_at_kill_9_completes_after_restart_and_the_cli_follows_
     assert_eq!(started["syncing"], true);
     assert_eq!(started["total"], 20);
     let run_id = started["job_run_id"].as_str().unwrap().to_owned();
-    let output = rcsync(&db, &["jobs", "show", &run_id]);
+    let output = rcsync(&db, &fake, &["jobs", "show", &run_id]);
     let pending: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(pending["status"], "pending");
     assert_eq!(pending["triggered_by"], "cli");
     // A second trigger is refused while it waits.
-    let output = rcsync(&db, &["sync", "--project", &remote.tenant.project_id]);
+    let output = rcsync(
+        &db,
+        &fake,
+        &["sync", "--project", &remote.tenant.project_id],
+    );
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("already pending or running"));
 
-    let (_server, _base) = start_server_with(&db, &fake, 2, &env).await;
+    let (_server, base) = start_server_with(&db, &fake, 2, &env).await;
+    let remote = Remote { base, ..remote };
     let followed = tokio::task::spawn_blocking({
         let (url, dir) = (db.url.clone(), db.dir.path().to_owned());
         let run_id = run_id.clone();
@@ -276,10 +286,32 @@ async fn a_resync_pending_at_kill_9_completes_after_restart_and_the_cli_follows_
 
     let output = rcsync(
         &db,
+        &fake,
         &["jobs", "list", "--team", done["team_id"].as_str().unwrap()],
     );
     let listed: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(listed["job_runs"][0]["id"], run_id);
+
+    // One user, now, as `POST …/revenuecat/sync/:userId` answers.
+    let output = rcsync(
+        &db,
+        &fake,
+        &[
+            "sync",
+            "--project",
+            &remote.tenant.project_id,
+            "--user",
+            &ids[0],
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let synced: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(synced["updated"], 1);
+    assert_eq!(synced["properties"], remote.properties(&ids[0]).await);
 }
 
 /// Two processes on one PostgreSQL database use one RevenueCat key at once — one runs a full
