@@ -3,10 +3,9 @@
 //! sync trigger `POST /v1/projects/:projectId/integrations/revenuecat/sync` (seed 001).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_B64;
-use base64::Engine;
 use serde_json::json;
 
+use super::cursor;
 use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::has_nul;
@@ -188,20 +187,13 @@ fn parse_list_query(query_string: &str) -> Result<ListQuery, ApiError> {
 /// A cursor names the last run of a page (`created_at` and id), so runs that share a
 /// timestamp are neither repeated nor skipped.
 fn encode_cursor(run: &JobRun) -> String {
-    CURSOR_B64.encode(format!("{}:{}", run.created_at, run.id))
+    cursor::encode(&format!("{}:{}", run.created_at, run.id))
 }
 
-fn decode_cursor(cursor: &str) -> Result<(i64, String), ApiError> {
-    CURSOR_B64
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| {
-            let (at, id) = text.split_once(':')?;
-            Some((at.parse().ok()?, id.to_owned()))
-        })
-        .filter(|(_, id)| !has_nul(id))
-        .ok_or_else(|| ApiError::BadRequest("Invalid cursor".into()))
+fn decode_cursor(text: &str) -> Result<(i64, String), ApiError> {
+    let text = cursor::decode(text)?;
+    let (at, id) = text.split_once(':').ok_or_else(cursor::invalid)?;
+    Ok((at.parse().map_err(|_| cursor::invalid())?, id.to_owned()))
 }
 
 pub async fn list_jobs(
@@ -245,9 +237,9 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_400() {
-        let (at, id) = decode_cursor(&CURSOR_B64.encode("1700000000000:abc:def")).unwrap();
+        let (at, id) = decode_cursor(&cursor::encode("1700000000000:abc:def")).unwrap();
         assert_eq!((at, id.as_str()), (1_700_000_000_000, "abc:def"));
         assert!(decode_cursor("!!!").is_err());
-        assert!(decode_cursor(&CURSOR_B64.encode("nope")).is_err());
+        assert!(decode_cursor(&cursor::encode("nope")).is_err());
     }
 }

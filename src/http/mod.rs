@@ -5,6 +5,7 @@ use actix_web::web;
 
 mod body_guard;
 mod cors;
+mod cursor;
 pub mod error;
 mod extract;
 mod health;

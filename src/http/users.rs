@@ -1,11 +1,10 @@
 //! App users: bulk upsert, get one, list with property filters and cursor paging.
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as CURSOR_B64;
-use base64::Engine;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::cursor;
 use super::error::ApiError;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::{has_nul, UserUpsert};
@@ -106,7 +105,7 @@ fn parse_list_query(query_string: &str) -> Result<ListUsersQuery, ApiError> {
                     })?;
             }
             "cursor" if value.is_empty() => {}
-            "cursor" => query.after_user_id = Some(decode_cursor(&value)?),
+            "cursor" => query.after_user_id = Some(cursor::decode(&value)?),
             other => match other.strip_prefix(PROPERTY_FILTER_PREFIX) {
                 Some(property)
                     if !property.is_empty() && !has_nul(property) && !has_nul(&value) =>
@@ -131,19 +130,6 @@ fn parse_list_query(query_string: &str) -> Result<ListUsersQuery, ApiError> {
     Ok(query)
 }
 
-fn encode_cursor(user_id: &str) -> String {
-    CURSOR_B64.encode(user_id)
-}
-
-fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    CURSOR_B64
-        .decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|id| !has_nul(id))
-        .ok_or_else(|| ApiError::BadRequest("Invalid cursor".into()))
-}
-
 pub async fn list_users(
     principal: Principal,
     store: web::Data<Store>,
@@ -163,7 +149,7 @@ pub async fn list_users(
     let has_more = users.len() > query.limit as usize;
     users.truncate(query.limit as usize);
     let cursor = has_more
-        .then(|| users.last().map(|u| encode_cursor(&u.user_id)))
+        .then(|| users.last().map(|u| cursor::encode(&u.user_id)))
         .flatten();
     Ok(HttpResponse::Ok().json(json!({
         "users": users,
