@@ -415,11 +415,8 @@ impl Store {
     ) -> Result<Vec<String>, StoreError> {
         let now = self.now_ms();
         let due = sqlx::AssertSqlSafe(format!(
-            "SELECT id FROM job_runs WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= $1)) \
-                 OR {abandoned}) \
-               AND (dispatched_at IS NULL OR dispatched_at < $1 - $2) \
-             ORDER BY created_at LIMIT $3",
-            abandoned = abandoned_claim(policy, "$1"),
+            "SELECT id FROM job_runs WHERE {due} ORDER BY created_at LIMIT $3",
+            due = due_condition(policy, "$1", "$2"),
         ));
         // Read first: most rounds find nothing, and an update would take SQLite's write lock.
         let ids: Vec<(String,)> = with_pool!(self, pool => {
@@ -434,10 +431,8 @@ impl Store {
             return Ok(Vec::new());
         }
         let update = sqlx::AssertSqlSafe(format!(
-            "UPDATE job_runs SET dispatched_at = {now} \
-             WHERE ((status = 'pending' AND (run_after IS NULL OR run_after <= {now})) OR {abandoned}) \
-               AND (dispatched_at IS NULL OR dispatched_at < {now} - {redispatch_ms}) AND id IN (",
-            abandoned = abandoned_claim(policy, &now.to_string()),
+            "UPDATE job_runs SET dispatched_at = {now} WHERE {due} AND id IN (",
+            due = due_condition(policy, &now.to_string(), &redispatch_ms.to_string()),
         ));
         let rows: Vec<(String,)> = with_writer!(self, pool => {
             let mut qb = QueryBuilder::new(update.0.clone());
@@ -450,6 +445,21 @@ impl Store {
         });
         Ok(rows.into_iter().map(|(id,)| id).collect())
     }
+}
+
+/// "The run's task should be pushed now": a pending run due and not pushed (or pushed more
+/// than `redispatch` ago without starting: the push or its task was lost), or a running one
+/// whose process died and that was not pushed since it last made progress. The last case does
+/// not wait out the redispatch window: apalis may re-run the dead worker's task before the
+/// claim counts as abandoned, find nothing to claim, and drop it.
+fn due_condition(policy: ClaimPolicy, now: &str, redispatch: &str) -> String {
+    format!(
+        "((status = 'pending' AND (run_after IS NULL OR run_after <= {now}) \
+             AND (dispatched_at IS NULL OR dispatched_at < {now} - {redispatch})) \
+          OR ({abandoned} AND (dispatched_at IS NULL OR dispatched_at < updated_at \
+             OR dispatched_at < {now} - {redispatch})))",
+        abandoned = abandoned_claim(policy, now),
+    )
 }
 
 impl Tx {
