@@ -2,6 +2,7 @@
 //! store calls. Each service has its own error type; only `http/` turns them into statuses.
 
 pub mod dispatcher;
+pub mod event_log;
 pub mod event_resolution;
 pub mod health;
 pub mod integrations;

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::Value;
 use sqlx::{FromRow, QueryBuilder};
 
+use super::event_log::{HistoryAction, Transition};
 use super::tx::on_tx;
 use super::users::{ChangeOutcome, ChangeRule, EventMarker, UserChange};
 use super::{with_pool, with_writer, Dialect, Store, StoreError, Tx};
@@ -469,6 +470,13 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         });
+        self.record_transition(Transition {
+            event,
+            action: HistoryAction::Resolution,
+            status,
+            detail: None,
+        })
+        .await?;
         Ok(Some(status))
     }
 }
@@ -542,7 +550,8 @@ impl Store {
             ),
             ResolutionRetry::GiveUp { status, detail } => (status, None, detail, Some(now)),
         };
-        with_writer!(self, pool => {
+        let mut tx = self.begin().await?;
+        let changed = on_tx!(tx, conn => {
             sqlx::query(
                 "UPDATE webhook_events SET status = $1, next_attempt_at = $2, status_detail = $3, processed_at = $4, \
                      dispatched_at = NULL \
@@ -555,9 +564,20 @@ impl Store {
             .bind(&event.project_id)
             .bind(&event.event_id)
             .bind(event.attempts)
-            .execute(pool)
-            .await?;
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
         });
+        if changed > 0 {
+            tx.record_transition(Transition {
+                event,
+                action: HistoryAction::Resolution,
+                status,
+                detail: Some(detail),
+            })
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -4,6 +4,7 @@ mod auth;
 mod cli;
 mod contention;
 mod cors;
+mod events;
 mod health;
 mod helpers;
 mod integrations;
