@@ -12,6 +12,7 @@ mod extract;
 mod health;
 mod integrations;
 mod jobs;
+mod metrics;
 mod revenuecat_webhook;
 mod sync;
 mod users;
@@ -45,6 +46,7 @@ fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(M::GET, "/healthz", web::get().to(health::healthz)),
         endpoint(M::GET, "/readyz", web::get().to(health::readyz)),
+        endpoint(M::GET, "/metrics", web::get().to(metrics::metrics)),
         endpoint(
             M::POST,
             "/v1/webhooks/revenuecat/{project_id}",

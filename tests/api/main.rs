@@ -12,6 +12,7 @@ mod job_runs;
 mod jobs;
 mod layering;
 mod malformed;
+mod metrics;
 mod pacing;
 mod process;
 mod provisioning;
