@@ -20,6 +20,7 @@ mod request_bodies;
 mod restart;
 mod resync;
 mod resync_process;
+mod retention;
 mod revenue;
 mod sync;
 mod users;
