@@ -13,6 +13,7 @@ mod health;
 mod integrations;
 mod jobs;
 mod metrics;
+mod openapi;
 mod revenuecat_webhook;
 mod sync;
 mod users;
@@ -22,6 +23,7 @@ pub use body_guard::{guard_body, BodyTimeout};
 pub use cors::cors;
 pub use error::ApiError;
 pub use extract::{json_config, not_found, path_config, query_config};
+pub use openapi::document as openapi_document;
 
 /// One route: its method and path (as actix matches it, `{name}` for a segment) and handler.
 struct Endpoint {
@@ -47,6 +49,11 @@ fn endpoints() -> Vec<Endpoint> {
         endpoint(M::GET, "/healthz", web::get().to(health::healthz)),
         endpoint(M::GET, "/readyz", web::get().to(health::readyz)),
         endpoint(M::GET, "/metrics", web::get().to(metrics::metrics)),
+        endpoint(
+            M::GET,
+            "/openapi.json",
+            web::get().to(openapi::openapi_json),
+        ),
         endpoint(
             M::POST,
             "/v1/webhooks/revenuecat/{project_id}",

@@ -13,6 +13,7 @@ mod jobs;
 mod layering;
 mod malformed;
 mod metrics;
+mod openapi;
 mod pacing;
 mod process;
 mod provisioning;
