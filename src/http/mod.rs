@@ -162,11 +162,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             None => by_path.push((endpoint.path, vec![endpoint.route])),
         }
     }
+    let table = route_table();
     for (path, routes) in by_path {
+        // RFC 9110: a 405 lists the methods the resource supports.
+        let allow: Vec<&str> = table
+            .iter()
+            .filter(|(_, p)| *p == path)
+            .map(|(method, _)| method.as_str())
+            .collect();
+        let allow = allow.join(", ");
         let resource = routes
             .into_iter()
             .fold(web::resource(path), |resource, route| resource.route(route));
-        cfg.service(resource.default_service(web::to(extract::method_not_allowed)));
+        cfg.service(
+            resource.default_service(web::to(move |req: actix_web::HttpRequest| {
+                let allow = allow.clone();
+                async move { extract::method_not_allowed(req, &allow) }
+            })),
+        );
     }
 }
 

@@ -90,6 +90,7 @@ struct IntegrationList {
 }
 
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 struct CreateIntegration {
     /// `revenuecat`.
     provider: String,
@@ -98,6 +99,7 @@ struct CreateIntegration {
 }
 
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 struct UpdateIntegration {
     /// Merged into the stored config.
     #[schema(required = false)]
@@ -174,6 +176,7 @@ struct JobRunList {
 }
 
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 struct UserInput {
     user_id: String,
     #[schema(required = false)]
@@ -184,6 +187,7 @@ struct UserInput {
 }
 
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 struct UpsertUsers {
     /// 1 to 1000 users.
     users: Vec<UserInput>,
@@ -234,6 +238,7 @@ struct RevenueCatWebhook {
 }
 
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 struct RotateSecret {
     /// How long the replaced secret stays valid: 0 to 604800 (default 86400).
     #[schema(required = false, minimum = 0, maximum = 604800)]
