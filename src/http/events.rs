@@ -10,12 +10,14 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ErrorBody};
+use super::jobs::parse_time;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::has_nul;
 use crate::domain::permission::Permission;
 use crate::services::event_log::{self, canonical_environment, canonical_event_type};
 use crate::services::Services;
-use crate::store::event_log::{EventFilter, HistoryEntry, LogPosition, LoggedEvent, PageFrom};
+use crate::store::event_history::HistoryEntry;
+use crate::store::event_log::{EventFilter, LogPosition, LoggedEvent, PageFrom};
 use crate::store::webhook_events::{EventStatus, StoredWebhookEvent};
 use crate::timestamp::serde_iso;
 
@@ -180,16 +182,6 @@ fn decode_cursor(cursor: &str) -> Result<LogPosition, ApiError> {
             })
         })
         .ok_or_else(|| ApiError::BadRequest("Invalid cursor".into()))
-}
-
-fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
-    chrono::DateTime::parse_from_rfc3339(value)
-        .map(|t| t.timestamp_millis())
-        .map_err(|_| {
-            ApiError::BadRequest(format!(
-                "{name} must be an ISO 8601 time like 2024-01-15T10:30:00.000Z"
-            ))
-        })
 }
 
 /// The list query, parsed: filters (owned), where the page starts, its size.

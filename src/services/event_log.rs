@@ -5,7 +5,8 @@ use super::webhooks::{parse_event, plan_event};
 use super::Services;
 use crate::clock::ms;
 use crate::domain::integration::REVENUECAT;
-use crate::store::event_log::{EventFilter, EventPage, HistoryEntry, PageFrom};
+use crate::store::event_history::HistoryEntry;
+use crate::store::event_log::{EventFilter, EventPage, PageFrom};
 use crate::store::webhook_events::StoredWebhookEvent;
 use crate::store::{retry_transient_once, StoreError};
 

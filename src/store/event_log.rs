@@ -8,6 +8,7 @@
 
 use sqlx::{FromRow, QueryBuilder};
 
+use super::event_history::{HistoryAction, Transition};
 use super::tx::on_tx;
 use super::users::{ChangeOutcome, ChangeRule, EventMarker, UserChange};
 use super::webhook_events::{EventStatus, StoredWebhookEvent};
@@ -80,42 +81,6 @@ pub struct EventPage {
     pub has_older: bool,
     /// Newer events exist before the first one.
     pub has_newer: bool,
-}
-
-/// Something that happened to an event after it was received.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HistoryAction {
-    /// An attempt to resolve an anonymous-only event (retried, given up, or applied).
-    Resolution,
-    /// A replay through the live path.
-    Replay,
-}
-
-impl HistoryAction {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            HistoryAction::Resolution => "resolution",
-            HistoryAction::Replay => "replay",
-        }
-    }
-}
-
-#[derive(Debug, Clone, FromRow)]
-pub struct HistoryEntry {
-    pub at: i64,
-    pub action: String,
-    pub status: String,
-    pub status_detail: Option<String>,
-    pub previous_status: String,
-    pub previous_detail: Option<String>,
-}
-
-/// A status change of one event, for its history.
-pub struct Transition<'a> {
-    pub event: &'a StoredWebhookEvent,
-    pub action: HistoryAction,
-    pub status: EventStatus,
-    pub detail: Option<&'a str>,
 }
 
 /// What a replay decided.
@@ -261,51 +226,9 @@ impl Store {
         });
         Ok(found.is_some())
     }
-
-    /// What happened to an event after it was received, oldest first.
-    pub async fn event_history(
-        &self,
-        project_id: &str,
-        event_id: &str,
-    ) -> Result<Vec<HistoryEntry>, StoreError> {
-        let rows = with_pool!(self, pool => {
-            sqlx::query_as(
-                "SELECT at, action, status, status_detail, previous_status, previous_detail \
-                 FROM webhook_event_history WHERE project_id = $1 AND event_id = $2 ORDER BY id",
-            )
-            .bind(project_id)
-            .bind(event_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows)
-    }
 }
 
 impl Tx {
-    /// Notes a status change in the event's history (the caller changed the row).
-    pub async fn record_transition(&mut self, change: Transition<'_>) -> Result<(), StoreError> {
-        let now = self.now_ms();
-        on_tx!(self, conn => {
-            sqlx::query(
-                "INSERT INTO webhook_event_history (project_id, event_id, at, action, status, \
-                 status_detail, previous_status, previous_detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&change.event.project_id)
-            .bind(&change.event.event_id)
-            .bind(now)
-            .bind(change.action.as_str())
-            .bind(change.status.as_str())
-            .bind(change.detail)
-            .bind(&change.event.status)
-            .bind(change.event.status_detail.as_deref())
-            .execute(&mut *conn)
-            .await?;
-        });
-        Ok(())
-    }
-
     /// Applies a recorded event again, under the same ordering rule as a live delivery: its
     /// patch is written only if no newer event has been applied to the user since (the event
     /// that is still the user's newest is written again). Records the new status and the
@@ -368,12 +291,12 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         });
-        self.record_transition(Transition {
+        self.record_transition(Transition::of(
             event,
-            action: HistoryAction::Replay,
+            HistoryAction::Replay,
             status,
-            detail: Some(REPLAYED),
-        })
+            Some(REPLAYED),
+        ))
         .await?;
         Ok(Replayed { status })
     }

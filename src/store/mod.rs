@@ -17,6 +17,7 @@ use crate::crypto::MasterKey;
 
 mod claims;
 mod error;
+pub mod event_history;
 pub mod event_log;
 pub mod instances;
 pub mod integrations;

@@ -11,11 +11,31 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::Value;
 use sqlx::{FromRow, QueryBuilder};
 
-use super::event_log::{HistoryAction, Transition};
+use super::event_history::{HistoryAction, Transition};
 use super::tx::on_tx;
 use super::users::{ChangeOutcome, ChangeRule, EventMarker, UserChange};
 use super::{with_pool, with_writer, Dialect, Store, StoreError, Tx};
 use crate::domain::event_plan::EventPlan;
+
+impl<'a> Transition<'a> {
+    /// `event` (as it was read) moving to `status`.
+    pub fn of(
+        event: &'a StoredWebhookEvent,
+        action: HistoryAction,
+        status: EventStatus,
+        detail: Option<&'a str>,
+    ) -> Self {
+        Transition {
+            project_id: &event.project_id,
+            event_id: &event.event_id,
+            action,
+            status: status.as_str(),
+            detail,
+            previous_status: &event.status,
+            previous_detail: event.status_detail.as_deref(),
+        }
+    }
+}
 
 /// Where an event ended up. Stored in `webhook_events.status` (held to these values by a CHECK
 /// constraint).
@@ -470,12 +490,12 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         });
-        self.record_transition(Transition {
+        self.record_transition(Transition::of(
             event,
-            action: HistoryAction::Resolution,
+            HistoryAction::Resolution,
             status,
-            detail: None,
-        })
+            None,
+        ))
         .await?;
         Ok(Some(status))
     }
@@ -569,12 +589,12 @@ impl Store {
             .rows_affected()
         });
         if changed > 0 {
-            tx.record_transition(Transition {
+            tx.record_transition(Transition::of(
                 event,
-                action: HistoryAction::Resolution,
+                HistoryAction::Resolution,
                 status,
-                detail: Some(detail),
-            })
+                Some(detail),
+            ))
             .await?;
         }
         tx.commit().await?;
