@@ -12,6 +12,9 @@
 //! | `RCSYNC_RC_KEY_CHECK_RATE_LIMIT`   | `30` checks of new keys/min, all keys together |
 //! | `RCSYNC_RC_DEADLINE_SECS`          | `30`: API requests waiting on RevenueCat then answer 504 |
 //! | `RCSYNC_REQUEST_BODY_TIMEOUT_SECS` | `30`: slower request bodies answer 408 |
+//! | `RCSYNC_MAX_RESYNC_RUNS`           | `2` full resyncs per process at once  |
+//! | `RCSYNC_CORS_ORIGINS`              | unset (no CORS)                       |
+//! | `RCSYNC_EVENT_RETENTION_DAYS`      | `30`: webhook events, finished resyncs, job runs and queue tasks older than this are pruned |
 //! | `RCSYNC_LOG_FORMAT`                | `pretty`                              |
 //!
 //! Secrets (`RCSYNC_MASTER_KEY`, `RCSYNC_JWT_SECRET`, a database URL with a password) come
@@ -56,6 +59,11 @@ pub const DEFAULT_REQUEST_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// whole run; capping them at 2 keeps slots for webhook follow-ups, and spreads runs over the
 /// worker processes of a scale-out deployment.
 pub const DEFAULT_MAX_RESYNC_RUNS: u32 = 2;
+/// How long webhook events (with their payloads, which carry customer attributes: personal
+/// data), finished resync rows, finished job runs and finished queue tasks are kept.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 30;
+/// The longest retention accepted (ten years): a typo must not keep personal data for ever.
+pub const MAX_EVENT_RETENTION_DAYS: u32 = 3650;
 /// How long a client has to send a request head (actix's client request timeout; 408 after).
 pub const CLIENT_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a connection may linger after its response, e.g. while a refused body is still
@@ -111,6 +119,10 @@ pub struct JobTimings {
     /// How often integrations with `resync_interval_hours` are checked for a scheduled full
     /// resync that is due (real; whether one is due is decided on the clock).
     pub schedule_check: Duration,
+    /// How often rows past `RCSYNC_EVENT_RETENTION_DAYS` are pruned (clock).
+    pub retention_interval: Duration,
+    /// How often the pruner looks whether a round is due (real; cheap when none is).
+    pub retention_check: Duration,
 }
 
 impl Default for JobTimings {
@@ -129,6 +141,8 @@ impl Default for JobTimings {
             resolution_window: Duration::from_secs(20 * 60),
             follow_up_debounce: Duration::from_secs(2),
             schedule_check: Duration::from_secs(60),
+            retention_interval: Duration::from_secs(60 * 60),
+            retention_check: Duration::from_secs(1),
         }
     }
 }
@@ -195,6 +209,9 @@ pub struct Flags {
     /// Full resyncs one process runs at once; more wait for a free process (job slots stay free for webhook follow-ups).
     #[arg(long, env = "RCSYNC_MAX_RESYNC_RUNS", global = true, default_value_t = DEFAULT_MAX_RESYNC_RUNS)]
     pub max_resync_runs: u32,
+    /// Days webhook events (their payloads hold customer attributes), finished resyncs, job runs and queue tasks are kept, 1-3650.
+    #[arg(long, env = "RCSYNC_EVENT_RETENTION_DAYS", global = true, default_value_t = DEFAULT_EVENT_RETENTION_DAYS)]
+    pub event_retention_days: u32,
     /// Origins a browser UI may call the API from, comma-separated (e.g. https://app.example.com) [default: none, no CORS].
     #[arg(
         long,
@@ -236,6 +253,7 @@ impl std::fmt::Debug for Flags {
             .field("request_body_timeout_secs", &self.request_body_timeout_secs)
             .field("cors_origins", &self.cors_origins)
             .field("max_resync_runs", &self.max_resync_runs)
+            .field("event_retention_days", &self.event_retention_days)
             .field("log_format", &self.log_format)
             .field("master_key", &hidden(&self.master_key))
             .field("jwt_secret", &hidden(&self.jwt_secret))
@@ -282,6 +300,7 @@ impl Flags {
             request_body_timeout_secs: self.request_body_timeout_secs,
             cors_origins: self.cors_origins,
             max_resync_runs: self.max_resync_runs,
+            event_retention_days: self.event_retention_days,
             log_format: self.log_format,
         })
     }
@@ -351,6 +370,7 @@ pub struct RawSettings {
     pub request_body_timeout_secs: u64,
     pub cors_origins: Option<String>,
     pub max_resync_runs: u32,
+    pub event_retention_days: u32,
     pub log_format: String,
 }
 
@@ -371,6 +391,7 @@ impl std::fmt::Debug for RawSettings {
             .field("request_body_timeout_secs", &self.request_body_timeout_secs)
             .field("cors_origins", &self.cors_origins)
             .field("max_resync_runs", &self.max_resync_runs)
+            .field("event_retention_days", &self.event_retention_days)
             .field("log_format", &self.log_format)
             .finish()
     }
@@ -393,6 +414,8 @@ pub struct Settings {
     pub cors_origins: Vec<String>,
     /// Full resyncs one process runs at once.
     pub max_resync_runs: usize,
+    /// Webhook events and finished job rows older than this are pruned.
+    pub event_retention: Duration,
     pub log_format: LogFormat,
     pub jobs: JobTimings,
 }
@@ -455,6 +478,7 @@ impl RawSettings {
             request_body_timeout_secs: DEFAULT_REQUEST_BODY_TIMEOUT.as_secs(),
             cors_origins: None,
             max_resync_runs: DEFAULT_MAX_RESYNC_RUNS,
+            event_retention_days: DEFAULT_EVENT_RETENTION_DAYS,
             log_format: "pretty".into(),
         }
     }
@@ -523,6 +547,12 @@ impl RawSettings {
                 "must be at least 1 (full resyncs one process runs at once)",
             ));
         }
+        if !(1..=MAX_EVENT_RETENTION_DAYS).contains(&self.event_retention_days) {
+            return Err(ConfigError::new(
+                "RCSYNC_EVENT_RETENTION_DAYS",
+                format!("must be a whole number of days from 1 to {MAX_EVENT_RETENTION_DAYS}"),
+            ));
+        }
         let master_key = resolve_master_key(self.master_key, &database)?;
         Ok(Settings {
             database,
@@ -537,6 +567,9 @@ impl RawSettings {
             request_body_timeout,
             cors_origins,
             max_resync_runs: self.max_resync_runs as usize,
+            event_retention: Duration::from_secs(
+                u64::from(self.event_retention_days) * 24 * 60 * 60,
+            ),
             log_format,
             jobs: JobTimings::default(),
         })
@@ -679,6 +712,7 @@ mod tests {
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
         assert_eq!(s.rc_rate_limit, 480);
+        assert_eq!(s.event_retention, Duration::from_secs(30 * 24 * 60 * 60));
     }
 
     #[test]
@@ -828,6 +862,20 @@ mod tests {
                     ..raw()
                 },
                 "RCSYNC_RC_KEY_CHECK_RATE_LIMIT",
+            ),
+            (
+                RawSettings {
+                    event_retention_days: 0,
+                    ..raw()
+                },
+                "RCSYNC_EVENT_RETENTION_DAYS",
+            ),
+            (
+                RawSettings {
+                    event_retention_days: MAX_EVENT_RETENTION_DAYS + 1,
+                    ..raw()
+                },
+                "RCSYNC_EVENT_RETENTION_DAYS",
             ),
         ] {
             assert_eq!(settings.resolve().unwrap_err().variable, variable);

@@ -9,6 +9,7 @@ pub mod domain;
 
 pub mod http;
 pub mod jobs;
+pub mod metrics;
 pub mod queue;
 pub mod revenuecat;
 pub mod services;

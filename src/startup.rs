@@ -18,6 +18,7 @@ use crate::config::{
 };
 use crate::http::{self, BodyTimeout};
 use crate::jobs::JobRuntime;
+use crate::metrics::Metrics;
 use crate::queue::JobQueue;
 use crate::revenuecat::{ClientConfig, RevenueCatClient};
 use crate::services::health::{Readiness, WorkerHealth};
@@ -46,7 +47,9 @@ pub async fn open_store_with_clock(
 
 /// The services every process shares, built from the settings; the store brings the clock.
 fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services> {
+    let metrics = Metrics::new();
     let mut client_config = ClientConfig::new(settings.revenuecat_api_url.clone());
+    client_config.metrics = metrics.revenuecat.clone();
     client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
     client_config.key_check_rate_limit_per_min = settings.rc_key_check_rate_limit;
     // Processes sharing a PostgreSQL database share each key's budget through it.
@@ -65,10 +68,16 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
             settings.rc_deadline,
         ),
         sync,
-        webhooks: WebhookReceiver::start(store.clone(), settings.jobs.follow_up_debounce),
+        webhooks: WebhookReceiver::start(
+            store.clone(),
+            settings.jobs.follow_up_debounce,
+            metrics.webhooks.clone(),
+        ),
         timings: settings.jobs.clone(),
         instance_id: format!("{}-{}", std::process::id(), ulid::Ulid::new()),
         resync_slots: Arc::new(tokio::sync::Semaphore::new(settings.max_resync_runs)),
+        metrics,
+        event_retention: settings.event_retention,
         store,
     })
 }

@@ -8,6 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
 use crate::auth::AuthError;
+use crate::services::event_log::EventLogError;
 use crate::services::integrations::IntegrationError;
 use crate::services::resync_runs::RunError;
 use crate::services::revenuecat_sync::SyncError;
@@ -16,6 +17,13 @@ use crate::services::webhook_provisioning::ProvisioningError;
 use crate::services::webhook_secrets::RotationError;
 use crate::services::webhooks::WebhookError;
 use crate::store::StoreError;
+
+/// Every error answer: `{"error": "<human message>"}`, with extra fields where a route names
+/// them (`existing_run_id` on a 409, `revenuecat_status` and `revenuecat_message` on a 502).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
 
 /// What a 503 for contention asks the client to wait.
 const BUSY_RETRY_AFTER_SECS: u64 = 2;
@@ -224,6 +232,18 @@ impl From<RotationError> for ApiError {
             RotationError::InvalidGracePeriod => ApiError::BadRequest(err.to_string()),
             RotationError::ConcurrentUpdate => ApiError::conflict(err.to_string()),
             RotationError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<EventLogError> for ApiError {
+    fn from(err: EventLogError) -> Self {
+        match err {
+            EventLogError::NotFound | EventLogError::NotConfigured => {
+                ApiError::NotFound(err.to_string())
+            }
+            EventLogError::Unreplayable(_) => ApiError::conflict(err.to_string()),
+            EventLogError::Store(e) => e.into(),
         }
     }
 }

@@ -75,10 +75,13 @@ pub async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiE
     )))
 }
 
-pub async fn method_not_allowed(req: HttpRequest) -> actix_web::HttpResponse {
-    actix_web::HttpResponse::MethodNotAllowed().json(serde_json::json!({
-        "error": format!("Method {} not allowed on {}", req.method(), req.path())
-    }))
+/// 405 with `Allow: <methods the resource supports>`.
+pub fn method_not_allowed(req: HttpRequest, allow: &str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(serde_json::json!({
+            "error": format!("Method {} not allowed on {}", req.method(), req.path())
+        }))
 }
 
 /// A JSON object body that may be left out: an empty body is `T::default()`; anything else
@@ -116,5 +119,28 @@ pub async fn optional_json<T: DeserializeOwned + Default>(
         _ => Err(ApiError::BadRequest(
             "Invalid request body: expected a JSON object".into(),
         )),
+    }
+}
+
+/// A JSON body that must be an object (serde would also read a struct from an array), parsed
+/// as `T`; the same 400/413/415 answers as `web::Json`.
+pub struct JsonObject<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for JsonObject<T> {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let body = web::Json::<serde_json::Value>::from_request(req, payload);
+        Box::pin(async move {
+            let invalid =
+                |e: String| ApiError::BadRequest(format!("Invalid request body: {e}")).into();
+            match body.await?.into_inner() {
+                object @ serde_json::Value::Object(_) => serde_json::from_value(object)
+                    .map(JsonObject)
+                    .map_err(|e| invalid(e.to_string())),
+                _ => Err(invalid("expected a JSON object".into())),
+            }
+        })
     }
 }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::error::ApiError;
+use super::extract::JsonObject;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::integration::{provider, Integration, PROVIDERS};
 use crate::domain::permission::Permission;
@@ -167,7 +168,7 @@ pub async fn create_integration(
     webhooks: web::Data<WebhookReceiver>,
     provisioner: web::Data<WebhookProvisioner>,
     path: web::Path<String>,
-    body: web::Json<CreateIntegrationRequest>,
+    body: JsonObject<CreateIntegrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let project =
         authorize_project(&principal, &store, &path, Permission::IntegrationsWrite).await?;
@@ -177,8 +178,8 @@ pub async fn create_integration(
         &webhooks,
         &provisioner,
         &project.id,
-        &body.provider,
-        &body.config,
+        &body.0.provider,
+        &body.0.config,
     )
     .await?;
     let mut response = IntegrationResponse::from(&created.integration);
@@ -206,7 +207,7 @@ pub async fn update_integration(
     sync: web::Data<RevenueCatSync>,
     webhooks: web::Data<WebhookReceiver>,
     path: web::Path<(String, String)>,
-    body: web::Json<UpdateIntegrationRequest>,
+    body: JsonObject<UpdateIntegrationRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let (project_id, provider_id) = path.into_inner();
     authorize_project(
@@ -217,8 +218,8 @@ pub async fn update_integration(
     )
     .await?;
     let patch = service::IntegrationPatch {
-        config: body.config.as_ref(),
-        enabled: body.enabled,
+        config: body.0.config.as_ref(),
+        enabled: body.0.enabled,
     };
     let updated =
         service::update_integration(&store, &sync, &webhooks, &project_id, &provider_id, patch)

@@ -125,7 +125,8 @@ struct ListQuery {
     limit: Option<u32>,
 }
 
-fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
+/// An ISO 8601 query value in ms since the epoch (400 naming `name` otherwise).
+pub(super) fn parse_time(name: &str, value: &str) -> Result<i64, ApiError> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp_millis())
         .map_err(|_| {

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use super::cursor;
 use super::error::ApiError;
+use super::extract::JsonObject;
 use crate::auth::{authorize_project, Principal};
 use crate::domain::app_user::{has_nul, UserUpsert};
 use crate::domain::permission::Permission;
@@ -38,17 +39,17 @@ pub async fn upsert_users(
     principal: Principal,
     store: web::Data<Store>,
     path: web::Path<String>,
-    body: web::Json<UpsertUsersRequest>,
+    body: JsonObject<UpsertUsersRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let project = authorize_project(&principal, &store, &path, Permission::UsersWrite).await?;
-    let count = body.users.len();
+    let count = body.0.users.len();
     if count == 0 || count > MAX_USERS_PER_UPSERT {
         return Err(ApiError::BadRequest(format!(
             "users must contain between 1 and {MAX_USERS_PER_UPSERT} entries (got {count})"
         )));
     }
     let users: Vec<UserUpsert> = body
-        .into_inner()
+        .0
         .users
         .into_iter()
         .map(|u| UserUpsert {

@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use crate::config::SHUTDOWN_GRACE;
 use crate::queue::JobQueue;
 use crate::services::health::WorkerHealth;
-use crate::services::{dispatcher, resync_runs, Services};
+use crate::services::{dispatcher, resync_runs, retention, Services};
 
 const WORKER_CONCURRENCY: usize = 4;
 
@@ -86,6 +86,26 @@ impl JobRuntime {
                 },
             )
         };
+        let retention = {
+            let services = services.clone();
+            let schedule = Arc::new(retention::Schedule::default());
+            every(
+                services.timings.retention_check,
+                stopped.clone(),
+                move || {
+                    let (services, schedule) = (services.clone(), schedule.clone());
+                    async move {
+                        if !schedule.take_due(&services) {
+                            return;
+                        }
+                        let retention_ms = crate::clock::ms(services.event_retention);
+                        if let Err(e) = retention::prune(&services, retention_ms).await {
+                            tracing::warn!(error.cause_chain = ?e, "retention could not prune; it will try again next round");
+                        }
+                    }
+                },
+            )
+        };
         let dispatch = {
             let services = services.clone();
             every(services.timings.dispatch_interval, stopped, move || {
@@ -100,7 +120,7 @@ impl JobRuntime {
         Ok(Self {
             stop,
             monitor,
-            loops: vec![heartbeat, schedule, dispatch],
+            loops: vec![heartbeat, schedule, retention, dispatch],
             health,
             services,
         })

@@ -12,6 +12,16 @@ pub enum RateLimitDomain {
     ProjectConfiguration,
 }
 
+impl RateLimitDomain {
+    /// The domain's name in metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            RateLimitDomain::CustomerInformation => "customer_information",
+            RateLimitDomain::ProjectConfiguration => "project_configuration",
+        }
+    }
+}
+
 /// Budget of one domain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DomainLimit {

@@ -30,6 +30,14 @@ macro_rules! string_enum {
                 }
             }
 
+            /// The wire value of a known variant, `None` for [`Self::Other`].
+            pub fn known_str(&self) -> Option<&'static str> {
+                match self {
+                    $( Self::$variant => Some($wire), )*
+                    Self::Other(_) => None,
+                }
+            }
+
             /// Parses a wire value; never fails.
             pub fn parse(value: &str) -> Self {
                 $( if value.eq_ignore_ascii_case($wire) { return Self::$variant; } )*

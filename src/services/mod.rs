@@ -2,10 +2,13 @@
 //! store calls. Each service has its own error type; only `http/` turns them into statuses.
 
 pub mod dispatcher;
+pub mod event_log;
 pub mod event_resolution;
 pub mod health;
 pub mod integrations;
+pub mod metrics_state;
 pub mod resync_runs;
+pub mod retention;
 pub mod revenuecat_sync;
 pub mod shared_budget;
 pub mod ttl_cache;
@@ -16,6 +19,7 @@ pub mod webhook_secrets;
 pub mod webhooks;
 
 use crate::config::JobTimings;
+use crate::metrics::Metrics;
 use crate::queue::JobQueue;
 use crate::store::Store;
 use revenuecat_sync::RevenueCatSync;
@@ -36,4 +40,8 @@ pub struct Services {
     pub instance_id: String,
     /// Full resyncs this process may run at once (`RCSYNC_MAX_RESYNC_RUNS`).
     pub resync_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// What `/metrics` exports.
+    pub metrics: Metrics,
+    /// Webhook events and finished job rows older than this are pruned.
+    pub event_retention: std::time::Duration,
 }

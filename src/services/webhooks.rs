@@ -34,6 +34,7 @@ use crate::crypto::secret_digest;
 use crate::domain::app_user::{has_nul, is_anonymous_id};
 use crate::domain::event_plan::EventPlan;
 use crate::domain::integration::{WebhookSecrets, REVENUECAT};
+use crate::metrics::WebhookMetrics;
 use crate::revenuecat::{map_webhook_event, EventType, WebhookEvent, WebhookPayload};
 use crate::store::webhook_events::{EventOutcome, NewEvent};
 use crate::store::{retry_transient_once, Store, StoreError};
@@ -217,12 +218,13 @@ pub struct WebhookReceiver {
     follow_up_debounce: Duration,
     secrets: SecretCache,
     writer: mpsc::Sender<Pending>,
+    metrics: WebhookMetrics,
 }
 
 impl WebhookReceiver {
     /// Starts the writer tasks: one on SQLite (one writer at a time anyway), several on
     /// PostgreSQL so batches commit in parallel.
-    pub fn start(store: Store, follow_up_debounce: Duration) -> Self {
+    pub fn start(store: Store, follow_up_debounce: Duration, metrics: WebhookMetrics) -> Self {
         let (writer, queue) = mpsc::channel(QUEUE_DEPTH);
         let queue = Arc::new(Mutex::new(queue));
         let writers = match store.dialect() {
@@ -234,6 +236,7 @@ impl WebhookReceiver {
                 store.clone(),
                 queue.clone(),
                 ms(follow_up_debounce),
+                metrics.clone(),
             ));
         }
         Self {
@@ -242,6 +245,7 @@ impl WebhookReceiver {
             store,
             follow_up_debounce,
             writer,
+            metrics,
         }
     }
 
@@ -286,7 +290,12 @@ impl WebhookReceiver {
         project_id: &str,
         body: &[u8],
     ) -> Result<EventOutcome, WebhookError> {
-        let event = parse_event(body)?;
+        let started = std::time::Instant::now();
+        let event = parse_event(body).inspect_err(|e| {
+            self.metrics
+                .delivered("UNPARSED", outcome_label(&Err(e)), started.elapsed())
+        })?;
+        let type_label = event_type_label(&event.event_type);
         let payload = std::str::from_utf8(body).map_err(|_| invalid("Body is not UTF-8"))?;
         let plan = plan_event(&event, None);
         let ready = ReadyEvent {
@@ -316,9 +325,13 @@ impl WebhookReceiver {
                 .map_err(|_| WebhookError::Busy)?;
             answer.await.map_err(|_| WebhookError::Busy)?
         };
-        tokio::time::timeout(COMMIT_DEADLINE, committed)
+        let result = tokio::time::timeout(COMMIT_DEADLINE, committed)
             .await
-            .map_err(|_| WebhookError::Busy)?
+            .unwrap_or(Err(WebhookError::Busy));
+        let outcome = outcome_label(&result.as_ref());
+        self.metrics
+            .delivered(type_label, outcome, started.elapsed());
+        result
     }
 
     /// The debounce of follow-up resyncs.
@@ -333,6 +346,7 @@ async fn run_writer(
     store: Store,
     queue: Arc<Mutex<mpsc::Receiver<Pending>>>,
     follow_up_delay_ms: i64,
+    metrics: WebhookMetrics,
 ) {
     loop {
         let batch = {
@@ -352,6 +366,7 @@ async fn run_writer(
         let events: Vec<NewEvent<'_>> = batch.iter().map(|p| p.event.as_new()).collect();
         let started = std::time::Instant::now();
         let results = commit_batch(&store, &events, follow_up_delay_ms).await;
+        metrics.batch(events.len());
         tracing::debug!(
             events = events.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -430,6 +445,23 @@ async fn commit_one_by_one(
             };
             events.iter().map(|_| Err(error())).collect()
         }
+    }
+}
+
+/// An event type as a metric label: RevenueCat's known types, `OTHER` for the rest (labels
+/// stay bounded whatever a sender puts in `type`).
+fn event_type_label(event_type: &EventType) -> &'static str {
+    event_type.known_str().unwrap_or("OTHER")
+}
+
+/// A delivery's outcome as a metric label.
+fn outcome_label(result: &Result<&EventOutcome, &WebhookError>) -> &'static str {
+    match result {
+        Ok(EventOutcome::Recorded(status)) => status.as_str(),
+        Ok(EventOutcome::AlreadyProcessed) => "duplicate",
+        Err(WebhookError::InvalidPayload(_)) => "invalid",
+        Err(WebhookError::Busy) => "busy",
+        Err(_) => "error",
     }
 }
 

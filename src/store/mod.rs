@@ -17,13 +17,17 @@ use crate::crypto::MasterKey;
 
 mod claims;
 mod error;
+pub mod event_history;
+pub mod event_log;
 pub mod instances;
 pub mod integrations;
 pub mod job_runs;
 pub mod postgres;
 pub mod rate_budgets;
 pub mod resyncs;
+pub mod retention;
 pub mod sqlite;
+pub mod stats;
 pub mod tenancy;
 pub mod tx;
 pub mod users;

@@ -11,10 +11,31 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde_json::Value;
 use sqlx::{FromRow, QueryBuilder};
 
+use super::event_history::{HistoryAction, Transition};
 use super::tx::on_tx;
 use super::users::{ChangeOutcome, ChangeRule, EventMarker, UserChange};
 use super::{with_pool, with_writer, Dialect, Store, StoreError, Tx};
 use crate::domain::event_plan::EventPlan;
+
+impl<'a> Transition<'a> {
+    /// `event` (as it was read) moving to `status`.
+    pub fn of(
+        event: &'a StoredWebhookEvent,
+        action: HistoryAction,
+        status: EventStatus,
+        detail: Option<&'a str>,
+    ) -> Self {
+        Transition {
+            project_id: &event.project_id,
+            event_id: &event.event_id,
+            action,
+            status: status.as_str(),
+            detail,
+            previous_status: &event.status,
+            previous_detail: event.status_detail.as_deref(),
+        }
+    }
+}
 
 /// Where an event ended up. Stored in `webhook_events.status` (held to these values by a CHECK
 /// constraint).
@@ -469,6 +490,13 @@ impl Tx {
             .execute(&mut *conn)
             .await?;
         });
+        self.record_transition(Transition::of(
+            event,
+            HistoryAction::Resolution,
+            status,
+            None,
+        ))
+        .await?;
         Ok(Some(status))
     }
 }
@@ -542,7 +570,8 @@ impl Store {
             ),
             ResolutionRetry::GiveUp { status, detail } => (status, None, detail, Some(now)),
         };
-        with_writer!(self, pool => {
+        let mut tx = self.begin().await?;
+        let changed = on_tx!(tx, conn => {
             sqlx::query(
                 "UPDATE webhook_events SET status = $1, next_attempt_at = $2, status_detail = $3, processed_at = $4, \
                      dispatched_at = NULL \
@@ -555,9 +584,20 @@ impl Store {
             .bind(&event.project_id)
             .bind(&event.event_id)
             .bind(event.attempts)
-            .execute(pool)
-            .await?;
+            .execute(&mut *conn)
+            .await?
+            .rows_affected()
         });
+        if changed > 0 {
+            tx.record_transition(Transition::of(
+                event,
+                HistoryAction::Resolution,
+                status,
+                Some(detail),
+            ))
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -41,6 +41,7 @@ use super::error::RevenueCatError;
 use super::model::ApiErrorBody;
 use super::rate_limiter::{DomainLimit, Priority, RateLimitDomain, RateLimiter, RateLimits};
 use super::shared_budget::SharedBudget;
+use crate::metrics::RevenueCatMetrics;
 
 pub use call_log::{endpoint_label, CallCounts, CallLog};
 pub use paths::encode_path_segment;
@@ -78,6 +79,9 @@ pub struct ClientConfig {
     pub max_backoff: Duration,
     /// `limit` query parameter of list requests.
     pub page_limit: u32,
+    /// Where calls, 429s, retries and requests in flight are counted (the application's
+    /// metrics; registered nowhere by default).
+    pub metrics: RevenueCatMetrics,
 }
 
 impl ClientConfig {
@@ -96,6 +100,7 @@ impl ClientConfig {
             base_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             page_limit: 100,
+            metrics: RevenueCatMetrics::default(),
         }
     }
 
@@ -228,7 +233,16 @@ impl RevenueCatClient {
             .pool_max_idle_per_host(256)
             .build()
             .map_err(|error| RevenueCatError::Transport(error.to_string()))?;
-        let mut limiter = RateLimiter::new(config.rate_limits());
+        let limits = config.rate_limits();
+        for domain in [
+            RateLimitDomain::CustomerInformation,
+            RateLimitDomain::ProjectConfiguration,
+        ] {
+            config
+                .metrics
+                .set_budget(domain.label(), limits.for_domain(domain).per_minute);
+        }
+        let mut limiter = RateLimiter::new(limits);
         if let Some(budget) = budget {
             limiter = limiter.with_shared_budget(budget);
         }
@@ -320,6 +334,8 @@ impl RevenueCatClient {
         let mut rate_limited = 0u32;
         let mut rate_limited_wait = Duration::ZERO;
         let mut attempt = 0u32;
+        let (endpoint, domain) = (endpoint_label(call.url.path()), call.domain.label());
+        let metrics = &config.metrics;
         loop {
             attempt += 1;
             self.inner
@@ -327,11 +343,15 @@ impl RevenueCatClient {
                 .acquire(call.key, call.domain, self.priority)
                 .await;
             Counters::bump(&counters.calls);
+            metrics.call(endpoint, domain);
             if let Some(log) = &self.call_log {
-                log.record_call(endpoint_label(call.url.path()));
+                log.record_call(endpoint);
             }
             let started = Instant::now();
-            let outcome = self.send_once(call).await;
+            let outcome = {
+                let _on_the_wire = metrics.in_flight(domain);
+                self.send_once(call).await
+            };
             let elapsed_ms = started.elapsed().as_millis() as u64;
 
             let answer = match outcome {
@@ -355,6 +375,7 @@ impl RevenueCatClient {
                         });
                     }
                     Counters::bump(&counters.retries);
+                    metrics.retry(endpoint, domain);
                     tokio::time::sleep(self.backoff(failures, None)).await;
                     continue;
                 }
@@ -383,6 +404,7 @@ impl RevenueCatClient {
             match status {
                 429 => {
                     Counters::bump(&counters.rate_limited);
+                    metrics.rate_limited(endpoint, domain);
                     if let Some(log) = &self.call_log {
                         log.record_rate_limited();
                     }
@@ -406,6 +428,7 @@ impl RevenueCatClient {
                     }
                     // The limiter now holds every caller (this one included) past `wait`.
                     Counters::bump(&counters.retries);
+                    metrics.retry(endpoint, domain);
                 }
                 401 | 403 => return Err(RevenueCatError::Unauthorized { status, message }),
                 404 => return Err(RevenueCatError::NotFound { message }),
@@ -419,6 +442,7 @@ impl RevenueCatClient {
                         });
                     }
                     Counters::bump(&counters.retries);
+                    metrics.retry(endpoint, domain);
                     tokio::time::sleep(self.backoff(failures, error_body.backoff_ms)).await;
                 }
                 _ => {
