@@ -2,6 +2,7 @@
 
 mod auth;
 mod cli;
+mod group_commit;
 mod health;
 mod helpers;
 mod integrations;
