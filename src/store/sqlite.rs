@@ -12,6 +12,11 @@ use super::{StoreError, MIGRATIONS_TABLE};
 /// waiting instead of `database is locked` errors (which would also kill apalis workers).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_CONNECTIONS: u32 = 8;
+/// How often the WAL is copied back into the database file. The writer connection never
+/// checkpoints itself: a checkpoint there (every 1,000 pages by default) would hold up every
+/// batch behind it while it copies pages and fsyncs the database file. A passive checkpoint
+/// from a pooled connection runs beside the writer instead.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// The shared pool (reads, apalis) and our single-connection writer pool.
 pub async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), StoreError> {
@@ -30,9 +35,31 @@ pub async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), StoreError> 
         .max_connections(1)
         // Queued writers wait here instead of on the file lock.
         .acquire_timeout(BUSY_TIMEOUT)
-        .connect_with(options)
+        .connect_with(options.pragma("wal_autocheckpoint", "0"))
         .await?;
+    spawn_checkpointer(pool.clone());
     Ok((pool, writer))
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] until the pool is closed. A checkpoint that
+/// fails (the database busy, for example) is simply done by the next one.
+fn spawn_checkpointer(pool: SqlitePool) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "WAL checkpoint failed; the next one retries");
+            }
+        }
+    });
 }
 
 pub async fn migrate(pool: &SqlitePool) -> Result<(), StoreError> {
