@@ -35,7 +35,14 @@ pub async fn connect(url: &str) -> Result<(SqlitePool, SqlitePool), StoreError> 
         .max_connections(1)
         // Queued writers wait here instead of on the file lock.
         .acquire_timeout(BUSY_TIMEOUT)
-        .connect_with(options.pragma("wal_autocheckpoint", "0"))
+        .connect_with(
+            options
+                .pragma("wal_autocheckpoint", "0")
+                // A multi-row statement inside a transaction keeps a statement journal (to undo
+                // itself alone if it fails); past 64 KiB it spills to a temporary file, which
+                // cost as many writes as the WAL itself. Keep it in memory.
+                .pragma("temp_store", "memory"),
+        )
         .await?;
     spawn_checkpointer(pool.clone());
     Ok((pool, writer))
