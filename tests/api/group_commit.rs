@@ -62,19 +62,6 @@ async fn delete_project_elsewhere(app: &TestApp, project_id: &str) {
     }
 }
 
-async fn deliver_to(app: &TestApp, project_id: &str, header: &str, body: &Value) -> (u16, Value) {
-    let url = app.url(&format!("/v1/webhooks/revenuecat/{project_id}"));
-    let response = app
-        .client
-        .post(url)
-        .header("Authorization", header)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    status_json(response).await
-}
-
 /// Holds up every write to the app's project from a connection of its own, so that the
 /// writers stall and deliveries pile up in the queue: on SQLite the write lock (`BEGIN
 /// IMMEDIATE`), on PostgreSQL the project's row (every insert's foreign-key check waits on it).
@@ -140,10 +127,8 @@ async fn a_poisoned_event_in_a_batch_fails_alone() {
     let (doomed, doomed_header) = second_project(&app).await;
     // Authenticates (and caches the secret of) the doomed project, then it disappears.
     let warm_up = event_for("initial_purchase", "doomed_user", "doomed-0", 1_000);
-    assert_eq!(
-        deliver_to(&app, &doomed, &doomed_header, &warm_up).await.0,
-        200
-    );
+    let warmed_up = spawn_delivery(&app, &doomed, &doomed_header, warm_up);
+    assert_eq!(warmed_up.await.unwrap().0, 200);
     delete_project_elsewhere(&app, &doomed).await;
     let receiver = &app.services.webhooks;
     let stats = || receiver.writer_stats();
