@@ -85,7 +85,7 @@ async fn burst_then_kill_9(
     match reached {
         Ok(true) => acknowledged,
         Ok(false) => panic!(
-            "the burst ended with only {} of {BURST} events acknowledged",
+            "the burst ended before the kill, with {} of {BURST} events acknowledged",
             acknowledged.len()
         ),
         Err(_) => panic!(
