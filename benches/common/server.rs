@@ -29,9 +29,17 @@ impl Backend {
     }
 
     /// The backends to bench: SQLite always; PostgreSQL when `RCSYNC_BENCH_POSTGRES_URL` (or
-    /// the local default) answers.
+    /// the local default) answers. `BENCH_BACKENDS=sqlite` or `=postgres` runs only that one
+    /// (for profiling).
     pub async fn available() -> Vec<Backend> {
-        let mut backends = vec![Backend::Sqlite];
+        let only = std::env::var("BENCH_BACKENDS").unwrap_or_default();
+        let mut backends = Vec::new();
+        if only.is_empty() || only.contains("sqlite") {
+            backends.push(Backend::Sqlite);
+        }
+        if !(only.is_empty() || only.contains("postgres")) {
+            return backends;
+        }
         let url = std::env::var("RCSYNC_BENCH_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         if url.is_empty() {

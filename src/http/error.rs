@@ -181,7 +181,9 @@ impl From<IntegrationError> for ApiError {
 impl From<WebhookError> for ApiError {
     fn from(err: WebhookError) -> Self {
         match err {
-            WebhookError::NotConfigured => ApiError::NotFound(err.to_string()),
+            WebhookError::NotConfigured | WebhookError::ProjectGone => {
+                ApiError::NotFound(err.to_string())
+            }
             WebhookError::MissingAuthorization | WebhookError::InvalidAuthorization => {
                 ApiError::Unauthorized(err.to_string())
             }

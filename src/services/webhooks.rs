@@ -24,6 +24,7 @@
 //!   so one poisoned event fails alone.
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,9 @@ pub enum WebhookError {
     /// The batch the event rode in failed to commit (the cause is logged once, by the writer).
     #[error("webhook batch could not be committed")]
     CommitFailed,
+    /// The project was deleted (by another process) after the delivery was authenticated.
+    #[error("The project no longer exists")]
+    ProjectGone,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -219,6 +223,28 @@ pub struct WebhookReceiver {
     secrets: SecretCache,
     writer: mpsc::Sender<Pending>,
     metrics: WebhookMetrics,
+    stats: Arc<WriterCounters>,
+    writers: usize,
+}
+
+/// What the group-commit writers are doing (for operators and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Writer tasks.
+    pub writers: usize,
+    /// Writers committing a batch now.
+    pub busy: usize,
+    /// Deliveries waiting for a writer.
+    pub queued: usize,
+    /// Batches of several events that failed as a whole and were then committed event by event
+    /// (each held at least one event that failed alone), since the process started.
+    pub split_batches: u64,
+}
+
+#[derive(Default)]
+struct WriterCounters {
+    busy: AtomicUsize,
+    split_batches: AtomicU64,
 }
 
 impl WebhookReceiver {
@@ -227,6 +253,7 @@ impl WebhookReceiver {
     pub fn start(store: Store, follow_up_debounce: Duration, metrics: WebhookMetrics) -> Self {
         let (writer, queue) = mpsc::channel(QUEUE_DEPTH);
         let queue = Arc::new(Mutex::new(queue));
+        let stats = Arc::new(WriterCounters::default());
         let writers = match store.dialect() {
             crate::store::Dialect::Sqlite => 1,
             crate::store::Dialect::Postgres => 4,
@@ -237,6 +264,7 @@ impl WebhookReceiver {
                 queue.clone(),
                 ms(follow_up_debounce),
                 metrics.clone(),
+                stats.clone(),
             ));
         }
         Self {
@@ -246,6 +274,8 @@ impl WebhookReceiver {
             follow_up_debounce,
             writer,
             metrics,
+            stats,
+            writers,
         }
     }
 
@@ -338,6 +368,15 @@ impl WebhookReceiver {
     pub fn follow_up_debounce(&self) -> Duration {
         self.follow_up_debounce
     }
+
+    pub fn writer_stats(&self) -> WriterStats {
+        WriterStats {
+            writers: self.writers,
+            busy: self.stats.busy.load(Ordering::SeqCst),
+            queued: QUEUE_DEPTH - self.writer.capacity(),
+            split_batches: self.stats.split_batches.load(Ordering::SeqCst),
+        }
+    }
 }
 
 /// One writer: takes whatever deliveries are waiting (without waiting for more), commits them
@@ -347,6 +386,7 @@ async fn run_writer(
     queue: Arc<Mutex<mpsc::Receiver<Pending>>>,
     follow_up_delay_ms: i64,
     metrics: WebhookMetrics,
+    stats: Arc<WriterCounters>,
 ) {
     loop {
         let batch = {
@@ -354,6 +394,7 @@ async fn run_writer(
             let Some(first) = queue.recv().await else {
                 return;
             };
+            stats.busy.fetch_add(1, Ordering::SeqCst);
             let mut batch = vec![first];
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
@@ -365,7 +406,7 @@ async fn run_writer(
         };
         let events: Vec<NewEvent<'_>> = batch.iter().map(|p| p.event.as_new()).collect();
         let started = std::time::Instant::now();
-        let results = commit_batch(&store, &events, follow_up_delay_ms).await;
+        let results = commit_batch(&store, &events, follow_up_delay_ms, &stats.split_batches).await;
         metrics.batch(events.len());
         tracing::debug!(
             events = events.len(),
@@ -378,6 +419,7 @@ async fn run_writer(
             }
             let _ = pending.reply.send(result);
         }
+        stats.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -385,6 +427,7 @@ async fn commit_batch(
     store: &Store,
     events: &[NewEvent<'_>],
     follow_up_delay_ms: i64,
+    split_batches: &AtomicU64,
 ) -> Vec<Result<EventOutcome, WebhookError>> {
     let all = retry_transient_once(|| store.ingest_webhook_events(events, follow_up_delay_ms));
     match all.await {
@@ -393,9 +436,10 @@ async fn commit_batch(
             tracing::warn!(error.cause_chain = ?e, events = events.len(), "webhook batch contended; answering 503");
             events.iter().map(|_| Err(WebhookError::Busy)).collect()
         }
-        Err(e) if events.len() == 1 => vec![Err(e.into())],
+        Err(e) if events.len() == 1 => vec![Err(event_failed(e))],
         Err(e) => {
             tracing::warn!(error.cause_chain = ?e, events = events.len(), "webhook batch failed; committing its events one by one");
+            split_batches.fetch_add(1, Ordering::SeqCst);
             commit_one_by_one(store, events, follow_up_delay_ms).await
         }
     }
@@ -422,9 +466,9 @@ async fn commit_one_by_one(
                     results.push(Ok(outcome[0]));
                 }
                 Err(e) => {
-                    tracing::error!(error.cause_chain = ?e, event_id = %event.event_id, "webhook event could not be recorded");
+                    tracing::warn!(error.cause_chain = ?e, event_id = %event.event_id, "webhook event could not be recorded");
                     tx.rollback_to_savepoint().await?;
-                    results.push(Err(WebhookError::Store(e)));
+                    results.push(Err(event_failed(e)));
                 }
             }
         }
@@ -445,6 +489,16 @@ async fn commit_one_by_one(
             };
             events.iter().map(|_| Err(error())).collect()
         }
+    }
+}
+
+/// Why one event could not be recorded. Its project vanishing (deleted by another process while
+/// the secret was cached) is the one case that is not a server fault.
+fn event_failed(e: StoreError) -> WebhookError {
+    if e.is_missing_reference() {
+        WebhookError::ProjectGone
+    } else {
+        WebhookError::Store(e)
     }
 }
 

@@ -40,6 +40,15 @@ impl StoreError {
         matches!(err, sqlx::Error::Database(db) if db.is_foreign_key_violation())
     }
 
+    /// A row the write refers to does not exist (any more): a foreign key refused it.
+    pub fn is_missing_reference(&self) -> bool {
+        match self {
+            StoreError::MissingReference(_) => true,
+            StoreError::Database(e) => Self::is_foreign_key_violation(e),
+            _ => false,
+        }
+    }
+
     /// Contention rather than a fault: the same work is expected to succeed when tried again
     /// shortly (a pool timeout, a lock held too long, a PostgreSQL serialization failure or
     /// deadlock). Callers retry once, then answer 503 with `Retry-After`.

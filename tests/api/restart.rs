@@ -1,17 +1,103 @@
-//! The "Done when": a resync requested before a `kill -9` runs exactly once after a
-//! restart on the same database. Runs the real `rcsync` binary.
+//! `kill -9` and restart of the real `rcsync` binary: acknowledged webhooks survive it whole,
+//! and a resync requested before it runs exactly once after the restart.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fake_revenuecat::dataset::customer_id;
 use fake_revenuecat::FakeRevenueCat;
 use futures::StreamExt;
+use rcsync::domain::event_plan::EventPlan;
 use rcsync::services::user_resyncs as user_resync;
+use rcsync::services::webhooks;
 use rcsync::store::resyncs::ResyncRequest;
 
 use crate::helpers::{fake_with_dataset, wait_until, TestDatabase};
-use crate::process::{create_tenant, open_test_store, start_server};
+use crate::process::{create_tenant, open_test_store, start_server, ChildGuard, Tenant};
 
+/// Events in the burst, users they spread over, and how many answers the kill waits for.
+const BURST: usize = 400;
+const BURST_USERS: usize = 50;
+const KILL_AFTER_ACKS: usize = 200;
+/// The most the burst may take to reach [`KILL_AFTER_ACKS`] answers: a server that stops
+/// answering fails the test instead of hanging it.
+const ACK_DEADLINE: Duration = Duration::from_secs(120);
+
+struct BurstEvent {
+    id: String,
+    user: String,
+    body: serde_json::Value,
+}
+
+fn burst_events() -> Vec<BurstEvent> {
+    (0..BURST)
+        .map(|i| {
+            let id = format!("burst-{i:04}");
+            let user = format!("burst_user_{}", i % BURST_USERS);
+            let body = crate::webhooks::event_for("initial_purchase", &user, &id, 1_000 + i as i64);
+            BurstEvent { id, user, body }
+        })
+        .collect()
+}
+
+/// Sends the burst (32 at a time) and kills the server with SIGKILL once
+/// [`KILL_AFTER_ACKS`] events were answered 200; returns the ids answered 200.
+async fn burst_then_kill_9(
+    server: &mut ChildGuard,
+    tenant: &Tenant,
+    events: &[BurstEvent],
+) -> Vec<String> {
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let client = reqwest::Client::new();
+    let sends = events.iter().map(|event| {
+        let (client, acknowledged) = (client.clone(), acknowledged.clone());
+        let request = client
+            .post(&tenant.webhook_url)
+            .header("Authorization", &tenant.webhook_auth)
+            .json(&event.body);
+        async move {
+            if matches!(request.send().await, Ok(ref r) if r.status() == 200) {
+                acknowledged.lock().unwrap().push(event.id.clone());
+            }
+        }
+    });
+    let burst = futures::stream::iter(sends)
+        .buffer_unordered(32)
+        .collect::<Vec<()>>();
+    // Killed while the rest of the burst is still in flight.
+    let kill_at_threshold = async {
+        while acknowledged.lock().unwrap().len() < KILL_AFTER_ACKS {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        server.kill9();
+    };
+    // If the burst ends or the deadline passes first, the test fails.
+    let reached = tokio::time::timeout(ACK_DEADLINE, async {
+        tokio::select! {
+            _ = kill_at_threshold => true,
+            _ = burst => false,
+        }
+    })
+    .await;
+    server.kill9();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    match reached {
+        Ok(true) => acknowledged,
+        Ok(false) => panic!(
+            "the burst ended before the kill, with {} of {BURST} events acknowledged",
+            acknowledged.len()
+        ),
+        Err(_) => panic!(
+            "only {} of {BURST} events acknowledged within {ACK_DEADLINE:?}",
+            acknowledged.len()
+        ),
+    }
+}
+
+/// The "Done when", under group commit: a `kill -9` in the middle of a burst loses
+/// none of the events answered 200, and leaves no event half-applied — an event's record and
+/// its effect on the user commit together or not at all.
 #[tokio::test]
 async fn every_webhook_acknowledged_before_kill_9_survives_it() {
     let db = TestDatabase::create().await;
@@ -19,75 +105,136 @@ async fn every_webhook_acknowledged_before_kill_9_survives_it() {
     let (mut server, base) = start_server(&db, &fake, 1).await;
     let store = open_test_store(&db).await;
     let tenant = create_tenant(&store, &base, &fake).await;
+    let project = tenant.project_id.as_str();
 
-    // A burst of 400 distinct events; the server is killed -9 once 200 have been answered.
-    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
-    let client = reqwest::Client::new();
-    let sends = (0..400).map(|i| {
-        let event_id = format!("burst-{i:04}");
-        let body = crate::webhooks::event_for(
-            "initial_purchase",
-            &format!("burst_user_{}", i % 50),
-            &event_id,
-            1_000 + i,
-        );
-        let (client, tenant_url, auth, acknowledged) = (
-            client.clone(),
-            tenant.webhook_url.clone(),
-            tenant.webhook_auth.clone(),
-            acknowledged.clone(),
-        );
-        async move {
-            let response = client
-                .post(tenant_url)
-                .header("Authorization", auth)
-                .json(&body)
-                .send()
-                .await;
-            if matches!(response, Ok(ref r) if r.status() == 200) {
-                acknowledged.lock().unwrap().push(event_id);
-            }
-        }
-    });
-    let burst = futures::stream::iter(sends)
-        .buffer_unordered(32)
-        .collect::<Vec<()>>();
-    let killer = async {
-        while acknowledged.lock().unwrap().len() < 200 {
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        server.kill9();
-    };
-    futures::future::join(burst, killer).await;
-    let acknowledged = acknowledged.lock().unwrap().clone();
-    assert!(acknowledged.len() >= 200, "{}", acknowledged.len());
+    let events = burst_events();
+    let acknowledged: BTreeSet<String> = burst_then_kill_9(&mut server, &tenant, &events)
+        .await
+        .into_iter()
+        .collect();
 
-    let (_server, _base) = start_server(&db, &fake, 2).await;
-    let mut missing = Vec::new();
-    for event_id in &acknowledged {
-        if store
-            .get_webhook_event(&tenant.project_id, event_id)
-            .await
-            .unwrap()
-            .is_none()
-        {
-            missing.push(event_id.clone());
+    // What the database holds after the kill, for every event sent.
+    let mut stored = BTreeMap::new();
+    for event in &events {
+        if let Some(row) = store.get_webhook_event(project, &event.id).await.unwrap() {
+            stored.insert(event.id.clone(), row);
         }
     }
-    let stored: i64 = store
-        .count_webhook_events(&tenant.project_id)
-        .await
-        .unwrap()
+    let lost: Vec<&String> = acknowledged
         .iter()
-        .map(|(_, n)| n)
-        .sum();
+        .filter(|id| !stored.contains_key(*id))
+        .collect();
     println!(
-        "kill -9 during a burst: {} acknowledged, {stored} stored, {} acknowledged but missing",
+        "kill -9 during a burst: {} acknowledged, {} stored, {} acknowledged but lost",
         acknowledged.len(),
-        missing.len()
+        stored.len(),
+        lost.len()
     );
-    assert!(missing.is_empty(), "acknowledged events lost: {missing:?}");
-    assert!(stored >= acknowledged.len() as i64);
+    assert!(lost.is_empty(), "acknowledged events lost: {lost:?}");
+
+    for event in &events {
+        let user = store.get_user(project, &event.user).await.unwrap();
+        let marker = store.event_marker(project, &event.user).await.unwrap();
+        // The user's newest stored event: its effect must be the user's state.
+        let newest = events
+            .iter()
+            .filter(|e| e.user == event.user)
+            .filter_map(|e| stored.get(&e.id))
+            .max_by_key(|row| row.ordering_marker());
+        let Some(newest) = newest else {
+            // None of the user's events committed: none of their effects did either.
+            assert!(
+                user.is_none(),
+                "{}: a user row without any stored event",
+                event.user
+            );
+            assert!(!acknowledged.contains(&event.id));
+            continue;
+        };
+        assert_eq!(
+            marker.as_ref(),
+            Some(&newest.ordering_marker()),
+            "{}: the ordering marker is not the newest stored event (an effect without its event, or an event without its effect)",
+            event.user
+        );
+        assert_eq!(newest.status, "applied", "{}: {newest:?}", event.user);
+        let user = user.unwrap_or_else(|| panic!("{}: stored events but no user", event.user));
+        let patch = applied_patch(&newest.payload);
+        for (key, value) in &patch {
+            assert_eq!(
+                user.properties.get(key).and_then(|v| v.as_str()),
+                value.as_deref(),
+                "{}: {key} is not what its newest event set",
+                event.user
+            );
+        }
+        // Every acknowledged event: recorded with an outcome, for its user, and its effect is
+        // there (the user's state is at least as new as the event).
+        if acknowledged.contains(&event.id) {
+            let row = &stored[&event.id];
+            assert!(
+                row.status == "applied" || row.status == "superseded",
+                "{}: {row:?}",
+                event.id
+            );
+            assert_eq!(row.target_user_id.as_deref(), Some(event.user.as_str()));
+            assert!(
+                marker.as_ref() >= Some(&row.ordering_marker()),
+                "{}",
+                event.id
+            );
+        }
+    }
+
+    // After a restart, RevenueCat's retries of everything (acknowledged or not) complete the
+    // picture: each event once, every user at its newest event.
+    let (_server, base) = start_server(&db, &fake, 2).await;
+    let webhook_url = format!("{base}/v1/webhooks/revenuecat/{project}");
+    let client = reqwest::Client::new();
+    for event in &events {
+        let response = client
+            .post(&webhook_url)
+            .header("Authorization", &tenant.webhook_auth)
+            .json(&event.body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", event.id);
+    }
+    let counts = store.count_webhook_events(project).await.unwrap();
+    assert_eq!(
+        counts.iter().map(|(_, n)| n).sum::<i64>(),
+        BURST as i64,
+        "{counts:?}"
+    );
+    for user in events.iter().map(|e| &e.user).collect::<BTreeSet<_>>() {
+        let newest = events
+            .iter()
+            .filter(|e| &e.user == user)
+            .map(|e| &e.id)
+            .max()
+            .unwrap();
+        let row = store
+            .get_webhook_event(project, newest)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, "applied", "{row:?}");
+        assert_eq!(
+            store.event_marker(project, user).await.unwrap(),
+            Some(row.ordering_marker()),
+            "{user}"
+        );
+    }
+}
+
+/// The properties an event's payload sets (`None`: removes), as rcsync maps it.
+fn applied_patch(payload: &str) -> rcsync::domain::app_user::PropertyPatch {
+    let event = webhooks::parse_event(payload.as_bytes()).expect("stored payload parses");
+    match webhooks::plan_event(&event, None) {
+        EventPlan::Apply { patch, .. } => patch,
+        other => panic!("expected an applicable event: {other:?}"),
+    }
 }
 
 #[tokio::test]
