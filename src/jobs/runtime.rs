@@ -187,7 +187,13 @@ async fn run_monitor(
     stopped: watch::Receiver<bool>,
     health: WorkerHealth,
 ) {
-    let poll = services.timings.poll_interval;
+    // Each process polls at its own pace (±20 %): workers started together would otherwise
+    // tick in lockstep and one would win every task pushed between their ticks — a full
+    // resync one process declines would keep coming back to it instead of another.
+    let poll = services
+        .timings
+        .poll_interval
+        .mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2));
     let monitor = match services.queue.clone() {
         JobQueue::Sqlite(storage) => Monitor::new().register(move |_| {
             WorkerBuilder::new(unique_worker_name())
