@@ -9,7 +9,7 @@ use fake_revenuecat::{DatasetSpec, FakeConfig, FakeRevenueCat};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use rcsync::auth::api_key::generate_api_key;
 use rcsync::clock::{ManualClock, SharedClock};
-use rcsync::config::RawSettings;
+use rcsync::config::{JobTimings, RawSettings};
 use rcsync::domain::permission::Permission;
 use rcsync::services::Services;
 use rcsync::startup::{open_store_with_clock, Application, Role};
@@ -102,6 +102,7 @@ pub async fn spawn_api_only_app() -> TestApp {
         Role::ApiOnly,
         SharedClock::system(),
         |_| {},
+        |_| {},
     )
     .await
 }
@@ -113,7 +114,46 @@ pub async fn spawn_app_with_clock(
     customize: impl FnOnce(&mut RawSettings),
 ) -> TestApp {
     let clock = SharedClock::new(clock);
-    spawn(FakeConfig::default(), Role::ApiAndWorkers, clock, customize).await
+    spawn(
+        FakeConfig::default(),
+        Role::ApiAndWorkers,
+        clock,
+        customize,
+        |_| {},
+    )
+    .await
+}
+
+/// Job timings a test on a manual clock wants: the real-time loops (dispatch, polling,
+/// heartbeats' tick) fast, so moving the clock shows its effect within a few hundred ms.
+/// Durations on the clock keep their production values unless the test changes them.
+pub fn clocked_timings(timings: &mut JobTimings) {
+    timings.dispatch_interval = std::time::Duration::from_millis(50);
+    timings.poll_interval = std::time::Duration::from_millis(50);
+    timings.schedule_check = std::time::Duration::from_millis(100);
+    timings.retention_check = std::time::Duration::from_millis(100);
+}
+
+/// An app on `clock` whose job timings `timings` adjusts (after [`clocked_timings`]), with
+/// `fake_config` behind it: the seam for testing what background work promises over time.
+pub async fn spawn_app_with_clock_and_timings(
+    fake_config: FakeConfig,
+    clock: Arc<ManualClock>,
+    timings: impl FnOnce(&mut JobTimings),
+    customize: impl FnOnce(&mut RawSettings),
+) -> TestApp {
+    let clock = SharedClock::new(clock);
+    spawn(
+        fake_config,
+        Role::ApiAndWorkers,
+        clock,
+        customize,
+        |jobs: &mut JobTimings| {
+            clocked_timings(jobs);
+            timings(jobs);
+        },
+    )
+    .await
 }
 
 /// A fake whose dataset holds `customers` generated customers (seeded, deterministic).
@@ -138,6 +178,7 @@ pub async fn spawn_app_with_fake(
         Role::ApiAndWorkers,
         SharedClock::system(),
         customize,
+        |_| {},
     )
     .await
 }
@@ -147,6 +188,7 @@ async fn spawn(
     role: Role,
     clock: SharedClock,
     customize: impl FnOnce(&mut RawSettings),
+    timings: impl FnOnce(&mut JobTimings),
 ) -> TestApp {
     // Logs are noise in a passing run; `TEST_LOG=1 cargo test` shows them.
     if std::env::var_os("TEST_LOG").is_some() {
@@ -162,7 +204,8 @@ async fn spawn(
     if raw.public_url.is_none() {
         raw.public_url = Some(format!("http://127.0.0.1:{port}"));
     }
-    let settings = raw.resolve().expect("test settings");
+    let mut settings = raw.resolve().expect("test settings");
+    timings(&mut settings.jobs);
     let store = open_store_with_clock(&settings, clock)
         .await
         .expect("open store");
