@@ -215,3 +215,41 @@ async fn jwts_are_rejected_when_jwt_auth_is_off() {
         .unwrap();
     assert_eq!(response.status(), 401);
 }
+
+/// `last_used_at` records a key's use, at most once a minute (authenticated reads must not
+/// each take the database's write lock): on the injected clock, a use 30 s after the first
+/// leaves it, one past the minute moves it.
+#[tokio::test]
+async fn last_used_at_is_written_at_most_once_a_minute() {
+    use rcsync::clock::Clock;
+    let clock = std::sync::Arc::new(rcsync::clock::ManualClock::new());
+    let app = crate::helpers::spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let last_used = || async {
+        let keys = app.store.list_api_keys(&app.team_id).await.unwrap();
+        assert_eq!(keys.len(), 1);
+        keys[0].last_used_at
+    };
+    let use_key = || async {
+        let response = app.get(&app.project_url("/users")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    };
+    assert_eq!(last_used().await, None, "never used yet");
+    let first = clock.now_ms();
+    use_key().await;
+    assert_eq!(last_used().await, Some(first));
+    clock.advance(std::time::Duration::from_secs(30));
+    use_key().await;
+    use_key().await;
+    assert_eq!(
+        last_used().await,
+        Some(first),
+        "within the minute: unchanged"
+    );
+    clock.advance(std::time::Duration::from_secs(31));
+    use_key().await;
+    assert_eq!(
+        last_used().await,
+        Some(clock.now_ms()),
+        "past the minute: moved"
+    );
+}

@@ -395,8 +395,8 @@ impl TestApp {
 }
 
 /// Every byte the database holds, as text: the SQLite files (WAL included) in the test's
-/// directory, or every row of every table in every schema of the PostgreSQL test database
-/// (apalis's own included).
+/// directory, or the bytes of every column of every table in every schema of the PostgreSQL
+/// test database (apalis's own included).
 pub async fn raw_database_dump(app: &TestApp) -> String {
     if !app.db.is_postgres {
         let mut dump = String::new();
@@ -406,26 +406,38 @@ pub async fn raw_database_dump(app: &TestApp) -> String {
         }
         return dump;
     }
+    // Every column of every table in every schema, as the bytes it holds: a BYTEA as its raw
+    // bytes (its text form is hex, where a plaintext secret would hide), anything else as text.
     let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
-    let tables: Vec<(String, String)> = sqlx::query_as(
-        "SELECT table_schema::text, table_name::text FROM information_schema.tables \
-         WHERE table_type = 'BASE TABLE' \
-           AND table_schema NOT IN ('pg_catalog', 'information_schema')",
+    let columns: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text \
+         FROM information_schema.columns c \
+         JOIN information_schema.tables t \
+           ON t.table_schema = c.table_schema AND t.table_name = c.table_name \
+         WHERE t.table_type = 'BASE TABLE' \
+           AND c.table_schema NOT IN ('pg_catalog', 'information_schema')",
     )
     .fetch_all(&mut conn)
     .await
     .unwrap();
-    let mut dump = String::new();
-    for (schema, table) in tables {
-        let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT t::text FROM \"{schema}\".\"{table}\" t"
+    assert!(!columns.is_empty(), "the dump sees the tables");
+    let mut bytes = Vec::new();
+    for (schema, table, column, data_type) in columns {
+        let value = if data_type == "bytea" {
+            format!("\"{column}\"")
+        } else {
+            format!("convert_to(\"{column}\"::text, 'UTF8')")
+        };
+        let rows: Vec<(Option<Vec<u8>>,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {value} FROM \"{schema}\".\"{table}\""
         )))
         .fetch_all(&mut conn)
         .await
         .unwrap();
-        for (row,) in rows {
-            dump.push_str(&row);
+        for row in rows.into_iter().filter_map(|(row,)| row) {
+            bytes.extend_from_slice(&row);
+            bytes.push(b'\n');
         }
     }
-    dump
+    String::from_utf8_lossy(&bytes).into_owned()
 }

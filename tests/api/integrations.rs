@@ -461,6 +461,7 @@ async fn a_wrong_master_key_is_a_clear_503_and_webhooks_still_work() {
         .unwrap()
         .contains("RCSYNC_MASTER_KEY"));
 
+    let event = crate::webhooks::fixture("initial_purchase");
     let response = app
         .client
         .post(format!(
@@ -468,9 +469,65 @@ async fn a_wrong_master_key_is_a_clear_503_and_webhooks_still_work() {
             app.project_id
         ))
         .header("Authorization", header)
-        .json(&crate::webhooks::fixture("initial_purchase"))
+        .json(&event)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Recorded and applied by the process that cannot read the integration's secrets.
+    let stored = app
+        .store
+        .get_webhook_event(&app.project_id, event["event"]["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("the event is recorded");
+    assert_eq!(stored.status, "applied", "{stored:?}");
+    let user = event["event"]["app_user_id"].as_str().unwrap();
+    let (status, body) = app.get_user(user).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["properties"]["rc_status"], "active", "{body}");
+}
+
+/// Concurrent PATCHes of different fields all land (none is lost to another's write): each
+/// is re-applied on the row as it then is, so the result holds every change.
+#[tokio::test]
+async fn concurrent_patches_of_different_fields_all_land() {
+    let app = spawn_app().await;
+    app.create_revenuecat_integration(&app.fake.api_key()).await;
+    let url = app.project_url("/integrations/revenuecat");
+    for round in 0..4 {
+        let enabled = round % 2 == 1;
+        let track_revenue = if round % 2 == 0 { "false" } else { "true" };
+        let hours = (round + 1).to_string();
+        let patches = [
+            json!({"enabled": enabled}),
+            json!({"config": {"track_revenue": track_revenue}}),
+            json!({"config": {"resync_interval_hours": hours}}),
+        ];
+        let answers = futures::future::join_all(patches.iter().map(|patch| async {
+            status_json(app.patch(&url, patch).send().await.unwrap()).await
+        }))
+        .await;
+        for (patch, (status, body)) in patches.iter().zip(&answers) {
+            assert_eq!(*status, 200, "{patch}: {body}");
+        }
+        let (status, list) = status_json(
+            app.get(&app.project_url("/integrations"))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 200, "{list}");
+        let body = &list["integrations"][0];
+        assert_eq!(body["enabled"], enabled, "round {round}: {body}");
+        assert_eq!(
+            body["config"]["track_revenue"], track_revenue,
+            "round {round}: {body}"
+        );
+        assert_eq!(
+            body["config"]["resync_interval_hours"], hours,
+            "round {round}: {body}"
+        );
+    }
 }

@@ -213,3 +213,54 @@ async fn a_trickled_body_is_cut_off_with_408() {
         assert!(answer.contains("not received within 1 s"), "{answer}");
     }
 }
+
+/// A webhook body sent chunked (no `Content-Length` to refuse up front) is cut off at the
+/// 1 MiB limit as it streams in: 413, and nothing of it is recorded.
+#[tokio::test]
+async fn a_chunked_webhook_body_over_one_mib_is_413() {
+    let app = spawn_app_with(|_| {}).await;
+    let created: Value = app.connect_fake().await;
+    let authorization = created["webhook_setup"]["authorization_header"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let path = format!("/v1/webhooks/revenuecat/{}", app.project_id);
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: {authorization}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    );
+    let stream = TcpStream::connect(&address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    writer.write_all(head.as_bytes()).await.unwrap();
+    // A well-formed start, then 2 MiB of one string in 64 KiB chunks: only the size is wrong.
+    let sending = tokio::spawn(async move {
+        let start = br#"{"api_version": "1.0", "event": {"id": "evt-chunked", "type": "RENEWAL", "app_user_id": "chunky", "big": ""#;
+        let mut chunks = vec![start.to_vec()];
+        chunks.extend(std::iter::repeat_n(vec![b'x'; 64 * 1024], 32));
+        for chunk in chunks {
+            let frame = [
+                format!("{:x}\r\n", chunk.len()).into_bytes(),
+                chunk,
+                b"\r\n".to_vec(),
+            ]
+            .concat();
+            if writer.write_all(&frame).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.write_all(b"0\r\n\r\n").await;
+    });
+    let mut answer = Vec::new();
+    // A reset after the answer is a close too: keep whatever arrived before it.
+    let _ = tokio::time::timeout(Duration::from_secs(20), reader.read_to_end(&mut answer)).await;
+    sending.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    let stored = app
+        .store
+        .get_webhook_event(&app.project_id, "evt-chunked")
+        .await
+        .unwrap();
+    assert!(stored.is_none(), "{stored:?}");
+}

@@ -44,8 +44,14 @@ async fn upsert_merges_properties_and_null_removes() {
     assert_eq!(user["properties"], json!({"plan": "pro", "age": "30"}));
     assert_eq!(user["is_anonymous"], false);
     assert_eq!(user["user_id"], "u1");
-    let (_, _) = upsert(&app, json!([{"user_id": "u1"}])).await;
-    let (_, user) = get_user(&app, "u1").await;
+    let (status, body) = upsert(&app, json!([{"user_id": "u1"}])).await;
+    assert_eq!(
+        (status, body["upserted"].as_i64()),
+        (200, Some(1)),
+        "{body}"
+    );
+    let (status, user) = get_user(&app, "u1").await;
+    assert_eq!(status, 200);
     assert_eq!(
         user["properties"],
         json!({"plan": "pro", "age": "30"}),
@@ -169,4 +175,52 @@ async fn list_rejects_bad_queries_and_get_unknown_is_404() {
         (status, body["error"].as_str()),
         (404, Some("User not found"))
     );
+}
+
+/// Ten property filters are served (each one narrows the result); an eleventh is a 400 that
+/// names the limit, before any query runs.
+#[tokio::test]
+async fn at_most_ten_property_filters() {
+    let app = spawn_app().await;
+    let properties: serde_json::Map<String, serde_json::Value> =
+        (0..11).map(|i| (format!("p{i}"), json!("v"))).collect();
+    let (status, _) = upsert(
+        &app,
+        json!([
+            {"user_id": "all", "properties": properties},
+            {"user_id": "other", "properties": {"p0": "v"}},
+        ]),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let query = |n: usize| {
+        (0..n)
+            .map(|i| format!("property.p{i}=v"))
+            .collect::<Vec<_>>()
+            .join("&")
+    };
+    let (status, body) = status_json(
+        app.get(&app.project_url(&format!("/users?{}", query(10))))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ids: Vec<&str> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["all"], "{body}");
+    let (status, body) = status_json(
+        app.get(&app.project_url(&format!("/users?{}", query(11))))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "At most 10 property filters are allowed");
 }

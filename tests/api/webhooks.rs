@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, wait_until, TestApp,
+    encode_segment, fake_with_dataset, spawn_app, spawn_app_with_fake, status_json, wait_until,
+    TestApp,
 };
 
 pub fn fixture(name: &str) -> Value {
@@ -218,6 +219,10 @@ async fn every_fixture_is_acknowledged_and_the_lifecycle_lands_on_the_user() {
     assert_eq!(props["rc_billing_period"], "monthly");
     assert_eq!(props["rc_last_purchase"], "9.99 USD");
     assert_eq!(props["plan"], "team", "non-rc properties are never lost");
+    assert_eq!(
+        props["rc_stale"], "keep",
+        "an event writes only the properties it maps, even under the rc_ prefix"
+    );
 
     for name in [
         "renewal",
@@ -448,7 +453,18 @@ async fn anonymous_only_events_are_resolved_through_revenuecat() {
         .clone();
     let mut body = event_for("initial_purchase", &anonymous, "evt-anon", 9_000);
     body["event"]["aliases"] = json!([anonymous]);
+    // Hold RevenueCat's answer about the anonymous id: the event waits, recorded, meanwhile.
+    let hold = app.fake.hold_matching(&encode_segment(&anonymous));
     assert_eq!(deliver(&app, &header, &body).await.0, 200);
+    tokio::time::timeout(Duration::from_secs(10), hold.arrived())
+        .await
+        .expect("the resolution asks RevenueCat");
+    assert_eq!(event_status(&app, "evt-anon").await, "pending_resolution");
+    assert!(
+        user_properties(&app, &real).await.is_none(),
+        "nothing applied yet"
+    );
+    hold.release();
     eventually("the event is resolved and applied", || async {
         event_status(&app, "evt-anon").await == "applied"
     })
@@ -490,14 +506,38 @@ async fn transfer_and_revenue_events_trigger_resyncs_from_revenuecat() {
     transfer["event"]["transferred_from"] = json!(["user_000001", "$RCAnonymousID:abc"]);
     transfer["event"]["transferred_to"] = json!(["user_000002"]);
     assert_eq!(deliver(&app, &header, &transfer).await.0, 200);
+    // Both identified users end with RevenueCat's state (what a single-user sync computes,
+    // which then changes nothing); the anonymous id is never asked about or created.
     for user in ["user_000001", "user_000002"] {
-        eventually("transferred users are resynced", || async {
-            user_properties(&app, user)
-                .await
-                .is_some_and(|p| p.get("rc_subscriber").is_some())
-        })
+        let resynced = wait_until(
+            Duration::from_secs(15),
+            "transferred users are resynced",
+            || async {
+                user_properties(&app, user)
+                    .await
+                    .filter(|p| p.get("rc_subscriber").is_some())
+            },
+        )
         .await;
+        let (status, synced) = app.sync_user(user).await;
+        assert_eq!(status, 200, "{synced}");
+        assert_eq!(resynced, synced["properties"], "{user}");
     }
+    assert!(user_properties(&app, "$RCAnonymousID:abc").await.is_none());
+    assert!(
+        !app.fake
+            .request_log()
+            .iter()
+            .any(|r| r.path_and_query.contains("RCAnonymousID")),
+        "the anonymous id is not resynced"
+    );
+    let stored = app
+        .store
+        .get_webhook_event(&app.project_id, transfer["event"]["id"].as_str().unwrap())
+        .await
+        .unwrap()
+        .expect("the transfer is recorded");
+    assert_eq!(stored.status, "applied", "{stored:?}");
     // A revenue-affecting event: the webhook state lands at once, the resync adds revenue.
     let now = chrono::Utc::now().timestamp_millis();
     let purchase = event_for("initial_purchase", "user_000003", "evt-rev", now - 60_000);
@@ -619,4 +659,39 @@ async fn a_superseded_or_partial_resync_never_hides_a_later_correction() {
         user_properties(&app, "user_000001").await.unwrap()["rc_status"],
         "cancelled"
     );
+}
+
+/// Sandbox purchases (TestFlight, review builds) are real state for their users: applied
+/// like production ones, each event keeping the environment it came from.
+#[tokio::test]
+async fn sandbox_events_are_applied_and_keep_their_environment() {
+    let (app, header) = app_with_webhook().await;
+    let now = chrono::Utc::now().timestamp_millis();
+    for (user, environment) in [
+        ("sandbox_user", "SANDBOX"),
+        ("production_user", "PRODUCTION"),
+    ] {
+        let id = format!("evt-{user}");
+        let mut body = event_for("initial_purchase", user, &id, now - 60_000);
+        body["event"]["environment"] = json!(environment);
+        assert_eq!(deliver(&app, &header, &body).await.0, 200);
+        let stored = app
+            .store
+            .get_webhook_event(&app.project_id, &id)
+            .await
+            .unwrap()
+            .expect("recorded");
+        assert_eq!(stored.status, "applied", "{stored:?}");
+        // Stored normalised, as the event log filters it.
+        assert_eq!(
+            stored.environment.as_deref(),
+            Some(environment.to_lowercase().as_str())
+        );
+        let props = user_properties(&app, user).await.expect("the user exists");
+        assert_eq!(props["rc_status"], "active", "{environment}: {props}");
+        assert_eq!(
+            props["rc_product"], "premium_monthly",
+            "{environment}: {props}"
+        );
+    }
 }
