@@ -270,3 +270,65 @@ async fn a_resync_triggered_on_the_api_process_runs_in_the_worker_process() {
         assert!(user.properties.get("rc_status").is_some(), "{id}: {user:?}");
     }
 }
+
+/// Makes apalis's task table disappear under the running workers (renamed away): every fetch
+/// of theirs fails, which kills them (apalis notes: any database error inside a worker does),
+/// while our own tables — and so the database probe — keep working.
+async fn break_the_task_queue(db: &TestDatabase) {
+    use sqlx::Connection;
+    if db.is_postgres {
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("ALTER TABLE apalis.jobs RENAME TO jobs_gone")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    } else {
+        let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query("ALTER TABLE Jobs RENAME TO JobsGone")
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+}
+
+/// `/readyz` answers 503 when this process's job workers died, though the database answers:
+/// a process whose workers cannot run must not look ready while it accepts work that will
+/// never run.
+#[tokio::test]
+async fn readyz_answers_503_when_the_workers_died() {
+    let db = TestDatabase::create().await;
+    let fake = FakeRevenueCat::start(Default::default()).expect("fake");
+    let (_server, base) = start_server(&db, &fake, 1).await;
+    let readyz =
+        || async { status_json(reqwest::get(format!("{base}/readyz")).await.unwrap()).await };
+    let (status, body) = readyz().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["workers"], "running", "{body}");
+
+    break_the_task_queue(&db).await;
+    let body = wait_until(
+        Duration::from_secs(10),
+        "/readyz to report the dead workers",
+        || async {
+            let (status, body) = readyz().await;
+            (status == 503).then_some(body)
+        },
+    )
+    .await;
+    assert_eq!(body["status"], "unavailable", "{body}");
+    assert_eq!(body["workers"], "stopped", "{body}");
+    assert_eq!(
+        body["database"], "ok",
+        "the database itself answers: {body}"
+    );
+    // It stays so while they keep dying (a restarted worker dies again at once).
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (status, body) = readyz().await;
+        assert_eq!(
+            (status, body["workers"].as_str()),
+            (503, Some("stopped")),
+            "{body}"
+        );
+    }
+}
