@@ -146,8 +146,13 @@ async fn sigterm_drains_the_request_and_task_in_flight_then_exits_0() {
         .unwrap();
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["updated"], 1, "{body}");
-    // The task's answer comes once the HTTP side has drained, while the workers stop.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The HTTP side has drained (the answered connection closed with its client); the
+    // process now waits for the task still held. One that did not wait for it would exit
+    // here, leaving the row `running`.
+    assert!(
+        server.wait_exit(Duration::from_secs(3)).await.is_none(),
+        "rcsync exited with a task in flight"
+    );
     let row = store.get_user_resync(&resync_id).await.unwrap().unwrap();
     assert_eq!(row.status, "running", "still held: {row:?}");
     task_hold.release();
