@@ -380,9 +380,15 @@ async fn a_resync_in_flight_at_kill_9_runs_to_completion_once_after_restart() {
         done.attempts, 2,
         "the killed attempt and one re-run: {done:?}"
     );
-    // Let any duplicate task (apalis's own orphan recovery, the dispatcher's re-push)
-    // surface before counting.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Two ways bring the killed attempt back: the dispatcher re-pushes the abandoned claim,
+    // and apalis re-runs the dead worker's task. Wait until both are through (no task left
+    // unfinished in the queue) before counting: the later one must find nothing to do.
+    wait_until(
+        Duration::from_secs(60),
+        "every queue task, the dead worker's included, to finish",
+        || async { (unfinished_queue_tasks(&db).await == 0).then_some(()) },
+    )
+    .await;
     assert_eq!(
         customer_fetches(Some(restarted_at)),
         1,
@@ -404,4 +410,25 @@ async fn a_resync_in_flight_at_kill_9_runs_to_completion_once_after_restart() {
         user_row.properties.get("rc_status").is_some(),
         "{user_row:?}"
     );
+}
+
+/// Tasks in apalis's queue not finished yet (the dead worker's, still `Running`, included).
+async fn unfinished_queue_tasks(db: &TestDatabase) -> i64 {
+    use sqlx::Connection;
+    const UNFINISHED: &str = "status NOT IN ('Done', 'Failed', 'Killed')";
+    if db.is_postgres {
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let sql = format!("SELECT COUNT(*) FROM apalis.jobs WHERE {UNFINISHED}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
+    } else {
+        let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let sql = format!("SELECT COUNT(*) FROM Jobs WHERE {UNFINISHED}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
+    }
 }
