@@ -34,7 +34,8 @@ struct Readiness {
     status: String,
     /// `ok` or `unreachable`.
     database: String,
-    /// `running`, `stopped`, or `not run by this process`.
+    /// `running`, `stopped` (stopped, or one died within the last 30 s), or
+    /// `not run by this process`.
     workers: String,
 }
 

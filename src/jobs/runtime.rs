@@ -210,12 +210,15 @@ async fn run_monitor(
                 .build(super::handle)
         }),
     };
-    let monitor = monitor
-        .shutdown_timeout(SHUTDOWN_GRACE)
-        .should_restart(|worker, error| {
+    let monitor = monitor.shutdown_timeout(SHUTDOWN_GRACE).should_restart({
+        let health = health.clone();
+        move |worker, error| {
+            // Readiness reports it (a worker that keeps dying is never down for long).
+            health.record_death();
             tracing::error!(worker = %worker.name(), %error, "job worker died; restarting under a new name");
             true
-        });
+        }
+    });
     health.set_running(true);
     let signal = async move {
         wait_for_stop(stopped).await;

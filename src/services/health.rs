@@ -2,21 +2,48 @@
 //! are alive — apalis can lose every worker while HTTP keeps serving.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::store::Store;
 
+/// How long after a worker died readiness still reports the workers as down. A worker that
+/// keeps dying (e.g. every fetch fails) is restarted at once and dies again, so it is never
+/// seen "not running" for long: what it leaves is a stream of deaths, at most a busy timeout
+/// (30 s on SQLite) apart.
+pub const WORKER_DEATH_MEMORY: Duration = Duration::from_secs(30);
+
 /// Whether this process's job workers are alive; the job runtime sets it, readiness reads it.
 #[derive(Clone, Default)]
-pub struct WorkerHealth(Arc<AtomicBool>);
+pub struct WorkerHealth(Arc<WorkerHealthState>);
+
+#[derive(Default)]
+struct WorkerHealthState {
+    /// The workers' monitor runs.
+    running: AtomicBool,
+    /// When a worker last died (its future ended with an error).
+    last_death: Mutex<Option<Instant>>,
+}
 
 impl WorkerHealth {
+    /// The monitor runs and no worker died within [`WORKER_DEATH_MEMORY`].
     pub fn is_running(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        let died_recently = self
+            .0
+            .last_death
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < WORKER_DEATH_MEMORY);
+        self.0.running.load(Ordering::Relaxed) && !died_recently
     }
 
     pub fn set_running(&self, running: bool) {
-        self.0.store(running, Ordering::Relaxed);
+        self.0.running.store(running, Ordering::Relaxed);
+    }
+
+    /// A worker died (it is restarted, and may die again).
+    pub fn record_death(&self) {
+        *self.0.last_death.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
     }
 }
 

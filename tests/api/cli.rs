@@ -390,3 +390,56 @@ async fn bad_secrets_fail_at_start_with_one_line_naming_the_variable() {
         );
     }
 }
+
+/// Issue 18 item 7: `rcsync keys revoke` run against the database of a running server takes
+/// effect on that server: the key that answered 200 answers 401 on its next request.
+#[tokio::test]
+async fn a_key_revoked_with_the_cli_is_refused_by_the_running_server() {
+    let db = TestDatabase::create().await;
+    let created = stdout_json(&rcsync(
+        &db,
+        &[
+            "bootstrap",
+            "--team-name",
+            "Revoke",
+            "--project-name",
+            "App",
+        ],
+    ));
+    let key = created["api_key"].as_str().unwrap();
+    let team_id = created["team_id"].as_str().unwrap();
+    let project_id = created["project_id"].as_str().unwrap();
+    let fake = fake_revenuecat::FakeRevenueCat::start(Default::default()).unwrap();
+    let (_server, base) = crate::process::start_server(&db, &fake, 1).await;
+    let client = reqwest::Client::new();
+    let users = format!("{base}/v1/projects/{project_id}/users?limit=1");
+    let status = |response: reqwest::Response| response.status().as_u16();
+    assert_eq!(
+        status(client.get(&users).bearer_auth(key).send().await.unwrap()),
+        200,
+        "the bootstrap key works before the revoke"
+    );
+
+    let listed = stdout_json(&rcsync(&db, &["keys", "list", "--team-id", team_id]));
+    let keys = listed["api_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{listed}");
+    let id = keys[0]["id"].as_str().unwrap();
+    let revoked = stdout_json(&rcsync(&db, &["keys", "revoke", id]));
+    assert_eq!(revoked["revoked"], true, "{revoked}");
+
+    let response = client.get(&users).bearer_auth(key).send().await.unwrap();
+    assert_eq!(status(response), 401, "a revoked key is refused");
+    // Any other route the key could reach, too.
+    let integrations = format!("{base}/v1/projects/{project_id}/integrations");
+    let (code, body) = crate::helpers::status_json(
+        client
+            .get(&integrations)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(code, 401, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+}

@@ -12,6 +12,7 @@ mod integrations;
 mod job_runs;
 mod jobs;
 mod layering;
+mod lifecycle;
 mod malformed;
 mod metrics;
 mod openapi;

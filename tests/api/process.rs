@@ -29,6 +29,31 @@ impl ChildGuard {
     pub fn pid(&self) -> u32 {
         self.0.as_ref().expect("the child runs").id()
     }
+
+    /// Sends SIGTERM (what a service manager sends to stop it).
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", self.pid());
+    }
+
+    /// Waits up to `timeout` for the child to exit; its exit status, `None` if it still runs.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let child = self.0.as_mut().expect("the child was not reaped yet");
+            if let Some(status) = child.try_wait().unwrap() {
+                self.0 = None;
+                return Some(status);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }
 
 impl Drop for ChildGuard {
@@ -89,24 +114,12 @@ pub async fn start_serve_with_args(
     env: &[(&str, &str)],
 ) -> (ChildGuard, String) {
     let port = free_port();
-    let log_path = db.dir.path().join(format!("rcsync-{run}.log"));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_rcsync"))
-        .arg("serve")
-        .args(args)
-        .current_dir(db.dir.path())
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RCSYNC_BIND", format!("127.0.0.1:{port}"))
-        .env("RCSYNC_REVENUECAT_API_URL", fake.base_url())
-        .env("RUST_LOG", "warn")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn rcsync");
-    let mut guard = ChildGuard(Some(child));
+    let bind = format!("127.0.0.1:{port}");
+    let mut all_args = vec!["serve"];
+    all_args.extend_from_slice(args);
+    let mut all_env = vec![("RCSYNC_BIND", bind.as_str())];
+    all_env.extend_from_slice(env);
+    let (mut guard, log_path) = spawn_rcsync(db, fake, run, &all_args, &all_env);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let healthz = format!("{base}/healthz");
@@ -128,6 +141,34 @@ pub async fn start_serve_with_args(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     (guard, base)
+}
+
+/// Starts `rcsync ARGS` with only `env` (and the RevenueCat URL and log level) set, its
+/// working directory the test's own, stderr into `rcsync-RUN.log` there; does not wait for
+/// anything. Returns the guard and the log's path.
+pub fn spawn_rcsync(
+    db: &TestDatabase,
+    fake: &FakeRevenueCat,
+    run: u32,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (ChildGuard, std::path::PathBuf) {
+    let log_path = db.dir.path().join(format!("rcsync-{run}.log"));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_rcsync"))
+        .args(args)
+        .current_dir(db.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("RCSYNC_REVENUECAT_API_URL", fake.base_url())
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn rcsync");
+    (ChildGuard(Some(child)), log_path)
 }
 
 pub async fn open_test_store(db: &TestDatabase) -> Store {

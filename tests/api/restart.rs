@@ -297,3 +297,138 @@ async fn a_resync_pending_at_kill_9_runs_exactly_once_after_restart() {
     let user_row = store.get_user(&project_id, &user).await.unwrap().unwrap();
     assert_eq!(user_row.properties["rc_status"], "active");
 }
+
+/// Issue 18 item 2: `kill -9` while a resync attempt is in flight (its customer fetch held at
+/// the fake, so the window is certain). The restarted process takes the dead one's claim over
+/// (after `instance_timeout`) and runs the resync to completion exactly once more: one new
+/// customer fetch, the row `succeeded` at its second attempt, and nothing after that.
+#[tokio::test]
+async fn a_resync_in_flight_at_kill_9_runs_to_completion_once_after_restart() {
+    let db = TestDatabase::create().await;
+    let fake = FakeRevenueCat::start(fake_with_dataset(20)).expect("fake");
+    let (mut server, base) = start_server(&db, &fake, 1).await;
+    let store = open_test_store(&db).await;
+    let tenant = create_tenant(&store, &base, &fake).await;
+    let project_id = tenant.project_id;
+
+    let user = customer_id(3);
+    let suffix = format!("/customers/{user}");
+    let customer_fetches = |since: Option<std::time::Instant>| {
+        fake.request_log()
+            .into_iter()
+            .filter(|r| r.method == "GET" && r.path_and_query.ends_with(&suffix))
+            .filter(|r| since.is_none_or(|t| r.at >= t))
+            .count()
+    };
+    let hold = fake.hold_matching(&suffix);
+    let request = user_resync::request(
+        &store,
+        &project_id,
+        &user,
+        "restart-in-flight-test",
+        Duration::ZERO,
+    )
+    .await
+    .expect("enqueue");
+    let ResyncRequest::Created { id, .. } = request else {
+        panic!("expected a new request: {request:?}");
+    };
+    tokio::time::timeout(Duration::from_secs(20), hold.arrived())
+        .await
+        .expect("the resync's customer fetch reached the fake");
+    // The attempt is in flight: claimed, first attempt, its fetch unanswered.
+    let row = store.get_user_resync(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("running", 1),
+        "{row:?}"
+    );
+    assert_eq!(customer_fetches(None), 0, "nothing answered yet");
+    server.kill9();
+    // The fake answers the dead process's request (RevenueCat received it); nobody reads it.
+    hold.release();
+    let row = store.get_user_resync(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("running", 1),
+        "the killed attempt settled nothing: {row:?}"
+    );
+    assert!(
+        store.get_user(&project_id, &user).await.unwrap().is_none(),
+        "the killed attempt wrote nothing"
+    );
+    let before_restart = customer_fetches(None);
+    assert!(before_restart <= 1, "{before_restart}");
+
+    let restarted_at = std::time::Instant::now();
+    let (_server, _base) = start_server(&db, &fake, 2).await;
+    let done = wait_until(
+        Duration::from_secs(60),
+        "the in-flight resync to complete after the restart",
+        || async {
+            let row = store.get_user_resync(&id).await.unwrap().unwrap();
+            (row.status != "running" && row.status != "pending").then_some(row)
+        },
+    )
+    .await;
+    println!(
+        "resync settled {:?} after the restart: {done:?}",
+        restarted_at.elapsed()
+    );
+    assert_eq!(done.status, "succeeded", "{done:?}");
+    assert_eq!(
+        done.attempts, 2,
+        "the killed attempt and one re-run: {done:?}"
+    );
+    // Two ways bring the killed attempt back: the dispatcher re-pushes the abandoned claim,
+    // and apalis re-runs the dead worker's task. Wait until both are through (no task left
+    // unfinished in the queue) before counting: the later one must find nothing to do.
+    wait_until(
+        Duration::from_secs(60),
+        "every queue task, the dead worker's included, to finish",
+        || async { (unfinished_queue_tasks(&db).await == 0).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        customer_fetches(Some(restarted_at)),
+        1,
+        "exactly one fetch after the restart: {:?}",
+        fake.request_log()
+            .iter()
+            .filter(|r| r.path_and_query.contains(&suffix))
+            .map(|r| (&r.path_and_query, r.status))
+            .collect::<Vec<_>>()
+    );
+    let row = store.get_user_resync(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status.as_str(), row.attempts),
+        ("succeeded", 2),
+        "{row:?}"
+    );
+    let user_row = store.get_user(&project_id, &user).await.unwrap().unwrap();
+    assert!(
+        user_row.properties.get("rc_status").is_some(),
+        "{user_row:?}"
+    );
+}
+
+/// Tasks in apalis's queue not finished yet (the dead worker's, still `Running`, included).
+async fn unfinished_queue_tasks(db: &TestDatabase) -> i64 {
+    use sqlx::Connection;
+    const UNFINISHED: &str = "status NOT IN ('Done', 'Failed', 'Killed')";
+    if db.is_postgres {
+        let mut connection = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        let sql = format!("SELECT COUNT(*) FROM apalis.jobs WHERE {UNFINISHED}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
+    } else {
+        let mut connection = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        let sql = format!("SELECT COUNT(*) FROM Jobs WHERE {UNFINISHED}");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_one(&mut connection)
+            .await
+            .unwrap()
+    }
+}
