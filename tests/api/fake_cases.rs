@@ -409,3 +409,36 @@ async fn a_sandbox_subscriber_is_synced_like_a_production_one() {
     assert_eq!(synced(&app, &sandbox).await, expected);
     assert_eq!(synced(&app, &production).await, expected);
 }
+
+/// (3) A declared page maximum below the full resync's `limit`: the customer list's first
+/// request is refused (400 `parameter_error`, `param: limit`), the resync asks again without a
+/// limit and pages on verbatim, importing every customer.
+#[tokio::test]
+async fn a_full_resync_survives_a_refused_customer_list_limit() {
+    let mut fake = dataset(12, 0.7);
+    fake.max_page_limit = 5;
+    let app = fast_app(fake).await;
+    let (status, body) = trigger(&app, "?import_missing=true").await;
+    assert_eq!(status, 200, "{body}");
+    let run_id = body["job_run_id"].as_str().unwrap().to_owned();
+    let job = wait_for_end(&app, &run_id, Duration::from_secs(60)).await;
+    assert_eq!(job["status"], "completed", "{job}");
+    let result = &job["result"];
+    assert_eq!(result["imported"], 12, "{result}");
+    assert_eq!(result["synced"], 12, "{result}");
+    let list = project_path("/customers");
+    let pages: Vec<(u16, String)> = app
+        .fake
+        .request_log()
+        .into_iter()
+        .filter(|r| r.path_and_query == list || r.path_and_query.starts_with(&format!("{list}?")))
+        .map(|r| (r.status, r.path_and_query))
+        .collect();
+    // refused, then RevenueCat's default page (at most 5 here) three times: 5 + 5 + 2.
+    assert_eq!(pages.len(), 4, "{pages:#?}");
+    assert_eq!(pages[0].0, 400, "{pages:#?}");
+    assert_eq!(pages[1], (200, list.clone()), "{pages:#?}");
+    assert!(pages[2..]
+        .iter()
+        .all(|(s, p)| *s == 200 && p.contains("starting_after=")));
+}
