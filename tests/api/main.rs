@@ -5,6 +5,7 @@ mod cli;
 mod contention;
 mod cors;
 mod events;
+mod fake_cases;
 mod group_commit;
 mod health;
 mod helpers;

@@ -69,6 +69,8 @@ pub fn endpoint_label(path: &str) -> &'static str {
         [_, _, "customers", _, "subscriptions"] => "subscriptions",
         [_, _, "customers", _, "purchases"] => "purchases",
         [_, _, "customers", _, "active_entitlements"] => "active_entitlements",
+        [_, _, "subscriptions", _, "entitlements"] => "subscription_entitlements",
+        [_, _, "purchases", _, "entitlements"] => "purchase_entitlements",
         [_, _, "entitlements"] => "entitlements",
         [_, _, "products"] => "products",
         [_, _, "integrations", "webhooks", ..] => "webhook_integrations",
@@ -99,6 +101,14 @@ mod tests {
             "purchases"
         );
         assert_eq!(endpoint_label("/v2/projects/p1/products"), "products");
+        assert_eq!(
+            endpoint_label("/v2/projects/p1/subscriptions/sub1/entitlements"),
+            "subscription_entitlements"
+        );
+        assert_eq!(
+            endpoint_label("/v2/projects/p1/purchases/pur1/entitlements"),
+            "purchase_entitlements"
+        );
         assert_eq!(
             endpoint_label("/v2/projects/p1/integrations/webhooks/wh1"),
             "webhook_integrations"

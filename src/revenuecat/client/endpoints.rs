@@ -112,7 +112,9 @@ impl RevenueCatClient {
     }
 
     /// One page of `GET /projects/{p}/customers`. With `next_page`, that path is requested
-    /// verbatim (relative to the base URL's origin) and `limit` is not added again.
+    /// verbatim (relative to the base URL's origin) and `limit` is not added again. A first
+    /// page whose `limit` RevenueCat refuses is asked again without one (RevenueCat's default
+    /// page size), whose `next_page` then carries on.
     pub async fn list_customers_page(
         &self,
         key: &SecretString,
@@ -120,14 +122,19 @@ impl RevenueCatClient {
         limit: u32,
         next_page: Option<&str>,
     ) -> Result<ListPage<Customer>, RevenueCatError> {
+        let segments = ["projects", project_id, "customers"];
         let url = match next_page {
             Some(next) => next_page_url(&self.inner.config.base_url, next)?,
-            None => self.url(
-                &["projects", project_id, "customers"],
-                &[("limit", limit.to_string())],
-            ),
+            None => self.url(&segments, &[("limit", limit.to_string())]),
         };
-        self.get_json(key, CustomerInformation, url).await
+        match self.get_json(key, CustomerInformation, url).await {
+            Err(error) if next_page.is_none() && rejects_page_size(&error) => {
+                tracing::warn!(error = %error, "page size rejected, using RevenueCat's default");
+                let url = self.url(&segments, &[]);
+                self.get_json(key, CustomerInformation, url).await
+            }
+            other => other,
+        }
     }
 
     /// `GET /projects/{p}/customers/{id}/subscriptions` (all pages).

@@ -6,6 +6,7 @@ use super::RevenueCatClient;
 use crate::revenuecat::catalog::Catalog;
 use crate::revenuecat::customer_data::{CustomerData, FetchPlan};
 use crate::revenuecat::error::RevenueCatError;
+use crate::revenuecat::model::{Entitlement, ListPage, Purchase, Subscription};
 use crate::revenuecat::rate_limiter::RateLimitDomain::CustomerInformation;
 
 impl RevenueCatClient {
@@ -15,6 +16,11 @@ impl RevenueCatClient {
     /// 3. `/purchases` when [`FetchPlan::needs_purchases`] says so: for every customer while
     ///    revenue is tracked, otherwise only when an active entitlement is not granted by an
     ///    access-giving subscription (lifetime purchase or grant).
+    ///
+    /// Every embedded list that is only a first page (a non-null `next_page`) is followed
+    /// verbatim to its end: the customer's `active_entitlements` and each subscription's and
+    /// purchase's `entitlements` (which decide what a subscription explains). Complete lists
+    /// cost nothing extra.
     ///
     /// `Ok(None)`: RevenueCat does not know the customer. If `/subscriptions` (or `/purchases`)
     /// still fails after retries, the data is returned without it (entitlements-only fallback,
@@ -44,7 +50,7 @@ impl RevenueCatClient {
         };
 
         let subscriptions = match self
-            .list_subscriptions(key, project_id, &canonical_id)
+            .subscriptions_with_entitlements(key, project_id, &canonical_id)
             .await
         {
             Ok(subscriptions) => Some(subscriptions),
@@ -63,7 +69,7 @@ impl RevenueCatClient {
         };
         if plan.needs_purchases(&data) {
             data.purchases = match self
-                .list_purchases(key, project_id, &data.customer_id)
+                .purchases_with_entitlements(key, project_id, &data.customer_id)
                 .await
             {
                 Ok(purchases) => Some(purchases),
@@ -75,6 +81,58 @@ impl RevenueCatClient {
             };
         }
         Ok(Some(data))
+    }
+
+    /// `/subscriptions` with each subscription's embedded `entitlements` complete.
+    async fn subscriptions_with_entitlements(
+        &self,
+        key: &SecretString,
+        project_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<Subscription>, RevenueCatError> {
+        let mut subscriptions = self
+            .list_subscriptions(key, project_id, customer_id)
+            .await?;
+        for subscription in &mut subscriptions {
+            self.complete_entitlements(key, &mut subscription.entitlements)
+                .await?;
+        }
+        Ok(subscriptions)
+    }
+
+    /// `/purchases` with each purchase's embedded `entitlements` complete.
+    async fn purchases_with_entitlements(
+        &self,
+        key: &SecretString,
+        project_id: &str,
+        customer_id: &str,
+    ) -> Result<Vec<Purchase>, RevenueCatError> {
+        let mut purchases = self.list_purchases(key, project_id, customer_id).await?;
+        for purchase in &mut purchases {
+            self.complete_entitlements(key, &mut purchase.entitlements)
+                .await?;
+        }
+        Ok(purchases)
+    }
+
+    /// Follows an embedded `entitlements` first page to its end (nothing to do when complete).
+    async fn complete_entitlements(
+        &self,
+        key: &SecretString,
+        list: &mut Option<ListPage<Entitlement>>,
+    ) -> Result<(), RevenueCatError> {
+        let Some(page) = list.as_mut().filter(|page| page.next_page().is_some()) else {
+            return Ok(());
+        };
+        let url = page.url.take();
+        let first = std::mem::take(page);
+        let items = self.rest_of_list(key, CustomerInformation, first).await?;
+        *page = ListPage {
+            items,
+            next_page: None,
+            url,
+        };
+        Ok(())
     }
 
     /// Entitlements and products of a project (project configuration budget): fetch once per

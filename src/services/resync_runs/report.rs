@@ -28,11 +28,13 @@ use crate::revenuecat::{CallCounts, RC_PROPERTY_KEYS};
 const SAMPLES: usize = 20;
 
 /// Endpoints of the Customer Information budget (what a user costs).
-const PER_USER_ENDPOINTS: [&str; 5] = [
+const PER_USER_ENDPOINTS: [&str; 7] = [
     "customer",
     "subscriptions",
     "purchases",
     "active_entitlements",
+    "subscription_entitlements",
+    "purchase_entitlements",
     "customers",
 ];
 

@@ -11,7 +11,8 @@
 //! - `POST /_fake/retry_after` `{"format": "seconds" | "http_date", "secs": n | null}` — how
 //!   429s announce their wait (omitted fields: defaults)
 //! - `GET|POST /_fake/lists` — the list knobs (`max_page_limit`, `page_cap`,
-//!   `embedded_page_size`, `omit_next_page_on_last`, `list_customers_includes_entitlements`);
+//!   `embedded_page_size`, `omit_next_page_on_last`, `list_customers_includes_entitlements`,
+//!   `customer_omits_active_entitlements`);
 //!   a POST sets them all, omitted ones to their defaults
 //! - `POST /_fake/permissions` `{"revoke": "project_configuration:integrations:read_write"}`
 //!   (optional `"key"`: only that key), `DELETE /_fake/permissions` restores every permission

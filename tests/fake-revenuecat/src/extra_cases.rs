@@ -48,10 +48,14 @@ pub enum ExtraCase {
     NoPurchases,
     /// Active "plus" monthly subscription granting two entitlements, `premium` and `extras`.
     TwoEntitlements,
+    /// A tester's active monthly App Store subscription in the `sandbox` environment (one
+    /// period, 9.99 as the sandbox reports it), otherwise like a production monthly
+    /// subscriber; plus a sandbox one-time consumable purchase (2.50).
+    Sandbox,
 }
 
 /// Every extra case, in the order [`crate::DatasetExtras::extra_cases`] adds them.
-pub const EXTRA_CASES: [ExtraCase; 8] = [
+pub const EXTRA_CASES: [ExtraCase; 9] = [
     ExtraCase::UnknownStatus,
     ExtraCase::Incomplete,
     ExtraCase::WillChangeProduct,
@@ -60,6 +64,7 @@ pub const EXTRA_CASES: [ExtraCase; 8] = [
     ExtraCase::PaidLifetime,
     ExtraCase::NoPurchases,
     ExtraCase::TwoEntitlements,
+    ExtraCase::Sandbox,
 ];
 
 impl ExtraCase {
@@ -73,6 +78,7 @@ impl ExtraCase {
             ExtraCase::PaidLifetime => "paid_lifetime",
             ExtraCase::NoPurchases => "no_purchases",
             ExtraCase::TwoEntitlements => "two_entitlements",
+            ExtraCase::Sandbox => "sandbox",
         }
     }
 
@@ -87,7 +93,9 @@ impl ExtraCase {
             ExtraCase::UnknownStatus | ExtraCase::WillChangeProduct => MONTHLY_PRICE_USD,
             ExtraCase::Incomplete | ExtraCase::NoPurchases => 0.0,
             ExtraCase::HasAlreadyRenewed => 2.0 * MONTHLY_PRICE_USD,
-            ExtraCase::SubscriptionAndConsumable => MONTHLY_PRICE_USD + CONSUMABLE_PRICE_USD,
+            ExtraCase::SubscriptionAndConsumable | ExtraCase::Sandbox => {
+                MONTHLY_PRICE_USD + CONSUMABLE_PRICE_USD
+            }
             ExtraCase::PaidLifetime => LIFETIME_PRICE_USD,
             ExtraCase::TwoEntitlements => PLUS_MONTHLY_PRICE_USD,
         }
@@ -131,7 +139,9 @@ fn install_catalog_for(store: &mut Store, case: ExtraCase) {
         display_name: Some(name.into()),
     };
     match case {
-        ExtraCase::SubscriptionAndConsumable if store.product(PRODUCT_CONSUMABLE_ID).is_none() => {
+        ExtraCase::SubscriptionAndConsumable | ExtraCase::Sandbox
+            if store.product(PRODUCT_CONSUMABLE_ID).is_none() =>
+        {
             store.upsert_product(ProductRecord {
                 product_type: "one_time".into(),
                 duration: None,
@@ -285,6 +295,22 @@ fn extra_customer(
                 entitled(EXTRAS_ENTITLEMENT_ID, Some(cpe)),
             ]);
         }
+        ExtraCase::Sandbox => {
+            let mut s = active(&mut g, auto_renewal::WILL_RENEW, MONTHLY_PRICE_USD);
+            s.environment = "sandbox".into();
+            c.subscriptions.push(s);
+            let mut p = purchase(
+                &mut g,
+                PRODUCT_CONSUMABLE_ID,
+                CONSUMABLE_PRICE_USD,
+                vec![],
+                now - 2 * DAY_MS,
+            );
+            p.environment = "sandbox".into();
+            c.purchases.push(p);
+            c.active_entitlements
+                .push(entitled(PREMIUM_ENTITLEMENT_ID, Some(cpe)));
+        }
     }
     c
 }
@@ -390,6 +416,15 @@ mod tests {
                 ExtraCase::NoPurchases => {
                     assert!(c.subscriptions.is_empty() && c.purchases.is_empty());
                     assert!(c.last_seen_at.is_some());
+                }
+                ExtraCase::Sandbox => {
+                    let s = s.unwrap();
+                    assert_eq!(
+                        (s.status.as_str(), s.store.as_str()),
+                        ("active", "app_store")
+                    );
+                    assert_eq!(s.environment, "sandbox");
+                    assert_eq!(c.purchases[0].environment, "sandbox");
                 }
                 ExtraCase::TwoEntitlements => {
                     assert_eq!(c.active_entitlements.len(), 2);

@@ -26,6 +26,9 @@ pub struct ListKnobs {
     /// Serve `active_entitlements` in list-customers items, which RevenueCat's reference says
     /// they do not carry.
     pub list_customers_includes_entitlements: bool,
+    /// Leave `active_entitlements` out of "Get a customer" (an older API or a proxy that drops
+    /// it): a client must then ask `/customers/{id}/active_entitlements` itself.
+    pub customer_omits_active_entitlements: bool,
 }
 
 impl Default for ListKnobs {
@@ -36,6 +39,7 @@ impl Default for ListKnobs {
             embedded_page_size: None,
             omit_next_page_on_last: false,
             list_customers_includes_entitlements: false,
+            customer_omits_active_entitlements: false,
         }
     }
 }

@@ -33,7 +33,7 @@
 //! [`DatasetExtras::extra_cases`] (one customer per [`ExtraCase`]: subscription `status`
 //! `unknown` / `incomplete`, `auto_renewal_status` `will_change_product` /
 //! `has_already_renewed`, subscription plus consumable, paid lifetime, no purchases, two
-//! entitlements). [`FakeRevenueCat::add_extra_case_customer`] adds one at any id;
+//! entitlements, a `sandbox` App Store subscriber). [`FakeRevenueCat::add_extra_case_customer`] adds one at any id;
 //! [`dataset::spread_customer_ids`] picks the few ids a test knows in a huge project;
 //! [`FakeRevenueCat::state`] reads and mutates everything while the fake serves.
 //!
@@ -48,7 +48,10 @@
 //! - [`FakeConfig::omit_next_page_on_last`] / [`FakeRevenueCat::set_omit_next_page_on_last`]:
 //!   last pages leave `next_page` out instead of sending `null`;
 //! - [`FakeConfig::list_customers_includes_entitlements`]: list-customers items carry
-//!   `active_entitlements` (RevenueCat's reference says they do not).
+//!   `active_entitlements` (RevenueCat's reference says they do not);
+//! - [`FakeConfig::customer_omits_active_entitlements`] /
+//!   [`FakeRevenueCat::set_customer_omits_active_entitlements`]: "Get a customer" leaves
+//!   `active_entitlements` out, so a client must list `/active_entitlements` itself.
 //!
 //! **Rate limits** (`/_fake/rate_limit`): budgets per key and domain
 //! ([`FakeConfig::customer_rate_limit_per_min`], [`FakeConfig::config_rate_limit_per_min`],
@@ -144,6 +147,9 @@ pub struct FakeConfig {
     /// `active_entitlements` nor `attributes` (false, the default). Set true to serve them
     /// anyway, for a client that must cope with both behaviours.
     pub list_customers_includes_entitlements: bool,
+    /// "Get a customer" leaves `active_entitlements` out (see
+    /// [`ListKnobs::customer_omits_active_entitlements`]).
+    pub customer_omits_active_entitlements: bool,
     /// The form of a 429's `Retry-After` (RevenueCat: seconds).
     pub retry_after_format: RetryAfterFormat,
     /// Announce this wait (seconds) in every 429 instead of the time until the window frees.
@@ -174,6 +180,7 @@ impl Default for FakeConfig {
             embedded_page_size: lists.embedded_page_size,
             omit_next_page_on_last: lists.omit_next_page_on_last,
             list_customers_includes_entitlements: lists.list_customers_includes_entitlements,
+            customer_omits_active_entitlements: lists.customer_omits_active_entitlements,
             retry_after_format: RetryAfterFormat::default(),
             retry_after_secs: None,
             dataset: None,
@@ -193,6 +200,7 @@ impl FakeConfig {
             embedded_page_size: self.embedded_page_size,
             omit_next_page_on_last: self.omit_next_page_on_last,
             list_customers_includes_entitlements: self.list_customers_includes_entitlements,
+            customer_omits_active_entitlements: self.customer_omits_active_entitlements,
         }
     }
 }
@@ -506,6 +514,12 @@ impl FakeRevenueCat {
 
     pub fn set_list_customers_includes_entitlements(&self, on: bool) {
         lock(&self.shared.lists).list_customers_includes_entitlements = on;
+    }
+
+    /// "Get a customer" leaves `active_entitlements` out (`true`) or embeds them (`false`, the
+    /// default, as RevenueCat does).
+    pub fn set_customer_omits_active_entitlements(&self, omit: bool) {
+        lock(&self.shared.lists).customer_omits_active_entitlements = omit;
     }
 
     /// Send a 429's `Retry-After` in seconds (default) or as an HTTP-date.

@@ -294,7 +294,7 @@ fn route(req: &HttpRequest, body: &web::Bytes, shared: &Shared, segs: &[&str]) -
             None => Err(RcError::not_found("Project not found")),
         },
         ["projects", _, "customers"] if get => list_customers(&store, &q, &lists),
-        ["projects", _, "customers", id] if get => get_customer(&store, id, &q, &style),
+        ["projects", _, "customers", id] if get => get_customer(&store, id, &q, &lists),
         ["projects", _, "customers", id, sub] if get => {
             customer_sub_list(&store, id, sub, &q, &lists)
         }
@@ -417,10 +417,11 @@ fn customer_not_found(id: &str) -> RcError {
     RcError::not_found(format!("Customer {id} not found"))
 }
 
-fn get_customer(store: &Store, id: &str, q: &Query, style: &ListStyle) -> Reply {
+fn get_customer(store: &Store, id: &str, q: &Query, lists: &ListKnobs) -> Reply {
     let c = store.customer(id).ok_or_else(|| customer_not_found(id))?;
     let attrs = q.expand.iter().any(|e| e == "attributes");
-    ok_json(render::customer(store, c, true, attrs, style))
+    let with_ents = !lists.customer_omits_active_entitlements;
+    ok_json(render::customer(store, c, with_ents, attrs, &lists.style()))
 }
 
 fn customer_sub_list(store: &Store, id: &str, sub: &str, q: &Query, lists: &ListKnobs) -> Reply {

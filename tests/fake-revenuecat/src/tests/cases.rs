@@ -87,6 +87,14 @@ async fn extra_cases_are_served_with_the_documented_fields() {
                 let items = sub.unwrap()["entitlements"]["items"].as_array().unwrap();
                 assert_eq!(items.len(), 2);
             }
+            ExtraCase::Sandbox => {
+                let s = sub.unwrap();
+                assert_eq!(
+                    (&s["environment"], &s["store"], &s["status"]),
+                    (&json!("sandbox"), &json!("app_store"), &json!("active"))
+                );
+                assert_eq!(purchases[0]["environment"], "sandbox");
+            }
         }
     }
     // the catalog gained what the cases need

@@ -89,6 +89,32 @@ async fn embedded_lists_can_be_first_pages_the_client_must_follow() {
 }
 
 #[tokio::test]
+async fn get_a_customer_can_leave_active_entitlements_out() {
+    let c = Client::new(with_extras(3));
+    let id = extra_cases::extra_case_id(ExtraCase::TwoEntitlements);
+    let url = c.project_url(&format!("/customers/{id}"));
+    let (_, cust) = c.get_json(&url).await;
+    assert_eq!(
+        cust["active_entitlements"]["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    c.fake.set_customer_omits_active_entitlements(true);
+    let (s, cust) = c.get_json(&url).await;
+    assert_eq!(s, 200);
+    assert!(cust.get("active_entitlements").is_none(), "{cust}");
+    assert_eq!(cust["id"], id.as_str());
+    // the sub-resource still lists them
+    let (items, _) = c
+        .collect(&c.project_url(&format!("/customers/{id}/active_entitlements")))
+        .await;
+    assert_eq!(items.len(), 2);
+    c.fake.stop().await;
+}
+
+#[tokio::test]
 async fn last_pages_can_omit_next_page_entirely() {
     let mut cfg = with_extras(5);
     cfg.omit_next_page_on_last = true;
