@@ -162,6 +162,26 @@ struct Inner {
     config: ClientConfig,
     limiter: RateLimiter,
     counters: Counters,
+    /// The runtime every exchange runs on (see [`RevenueCatClient::send_once`]); `None` when
+    /// the client was built outside one.
+    home: Option<tokio::runtime::Handle>,
+}
+
+/// Why one exchange with RevenueCat produced no answer.
+enum SendError {
+    Http(reqwest::Error),
+    /// The runtime that drives the client's connections has shut down: the process stops.
+    Stopped,
+}
+
+/// Aborts the spawned exchange when the caller stops waiting (a deadline, a cancelled run),
+/// as dropping the request itself would.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Cheap to clone (an `Arc` inside): build one per process and share it. A clone can be
@@ -252,6 +272,7 @@ impl RevenueCatClient {
                 config,
                 limiter,
                 counters: Counters::default(),
+                home: tokio::runtime::Handle::try_current().ok(),
             }),
             priority: Priority::default(),
             call_log: None,
@@ -356,7 +377,10 @@ impl RevenueCatClient {
 
             let answer = match outcome {
                 Ok(answer) => answer,
-                Err(error) => {
+                Err(SendError::Stopped) => {
+                    return Err(RevenueCatError::Transport("the process is stopping".into()))
+                }
+                Err(SendError::Http(error)) => {
                     let retryable = match call.idempotency {
                         Idempotency::Idempotent => !error.is_builder(),
                         Idempotency::SendOnce => error.is_connect(),
@@ -457,7 +481,12 @@ impl RevenueCatClient {
         }
     }
 
-    async fn send_once(&self, call: &Call<'_>) -> Result<Answer, reqwest::Error> {
+    /// One exchange, run on the client's home runtime. A pooled connection belongs to the
+    /// runtime that opened it: one opened from an HTTP worker thread's runtime dies when that
+    /// worker stops at shutdown, under whichever job reuses it from the pool. Keeping every
+    /// exchange on the runtime the client was built on (the process's main one) means
+    /// connections live as long as the jobs that use them.
+    async fn send_once(&self, call: &Call<'_>) -> Result<Answer, SendError> {
         let mut request = self
             .inner
             .http
@@ -467,19 +496,30 @@ impl RevenueCatClient {
         if let Some(body) = &call.body {
             request = request.json(body);
         }
-        let response = request.send().await?;
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| parse_retry_after(value, SystemTime::now()));
-        let body = read_bounded(response, MAX_ANSWER_BYTES).await?;
-        Ok(Answer {
-            status,
-            retry_after,
-            body,
-        })
+        let exchange = async move {
+            let response = request.send().await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, SystemTime::now()));
+            let body = read_bounded(response, MAX_ANSWER_BYTES).await?;
+            Ok(Answer {
+                status,
+                retry_after,
+                body,
+            })
+        };
+        let Some(home) = &self.inner.home else {
+            return exchange.await.map_err(SendError::Http);
+        };
+        let mut task = AbortOnDrop(home.spawn(exchange));
+        match (&mut task.0).await {
+            Ok(outcome) => outcome.map_err(SendError::Http),
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(_) => Err(SendError::Stopped),
+        }
     }
 
     /// Exponential backoff with jitter (50–100 % of the step), at least the server's hint.
