@@ -201,12 +201,7 @@ async fn a_resync_triggered_on_the_api_process_runs_in_the_worker_process() {
     let worker_pid = worker.pid();
     let store = open_test_store(&db).await;
     let tenant = create_tenant(&store, &base, &fake).await;
-    let team_id = store
-        .get_project(&tenant.project_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .team_id;
+    let team_id = tenant.team_id.clone();
     let client = reqwest::Client::new();
     let ids: Vec<String> = (0..5).map(customer_id).collect();
     let users: Vec<Value> = ids

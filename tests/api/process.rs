@@ -182,6 +182,7 @@ pub async fn open_test_store(db: &TestDatabase) -> Store {
 
 /// A project with an admin key and a RevenueCat integration, on a running server.
 pub struct Tenant {
+    pub team_id: String,
     pub project_id: String,
     /// Holds every permission.
     pub api_key: String,
@@ -222,6 +223,7 @@ pub async fn create_tenant(store: &Store, base: &str, fake: &FakeRevenueCat) -> 
     .await;
     assert_eq!(status, 201, "{body}");
     Tenant {
+        team_id,
         project_id,
         api_key,
         webhook_url: body["webhook_setup"]["webhook_url"]

@@ -335,12 +335,7 @@ async fn two_processes_share_one_revenuecat_budget_on_postgres() {
     let (_api, api_base) = start_serve_with_args(&db, &fake, 2, &["--no-workers"], &env).await;
     let store = open_test_store(&db).await;
     let tenant = create_tenant(&store, &worker_base, &fake).await;
-    let team_id = store
-        .get_project(&tenant.project_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .team_id;
+    let team_id = tenant.team_id.clone();
     let bulk = Remote {
         base: worker_base,
         tenant,
