@@ -41,17 +41,22 @@ fn fast(timings: &mut JobTimings) {
     timings.instance_timeout = Duration::from_secs(24 * 3600);
 }
 
-/// An app on a manual clock, connected to a fake with 20 generated customers.
+/// An app on a manual clock, connected to a fake with 20 generated customers, both with a
+/// roomy Customer Information budget (these tests are about time on the clock, not pacing).
 async fn clocked_app(adjust: impl FnOnce(&mut JobTimings)) -> (TestApp, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new());
+    let fake = FakeConfig {
+        customer_rate_limit_per_min: crate::resync::FAST_RATE,
+        ..fake_with_dataset(20)
+    };
     let app = spawn_app_with_clock_and_timings(
-        fake_with_dataset(20),
+        fake,
         clock.clone(),
         |timings| {
             fast(timings);
             adjust(timings);
         },
-        |_| {},
+        |raw| raw.rc_rate_limit = crate::resync::FAST_RATE,
     )
     .await;
     app.connect_fake().await;
@@ -158,8 +163,10 @@ async fn a_resync_failing_every_attempt_ends_failed_after_max_attempts() {
     let max = JobTimings::default().max_attempts;
     assert_eq!(max, 8, "the README promises 8 attempts");
     let user = customer_id(3);
-    // Every RevenueCat call fails (the client's own retries included).
-    app.fake.fail_next(1_000_000, 500);
+    // Every call about the customer fails (the client's own retries included). Project
+    // Configuration calls (the catalog) succeed: at RevenueCat's 60/min they would make each
+    // attempt take seconds of real time.
+    app.fake.fail_next_matching(1_000_000, 500, "/customers/");
     let id = enqueue(&app, &user, Duration::ZERO).await;
     for attempt in 1..=max {
         let r = settled_attempt(&app, &id, attempt).await;
