@@ -546,6 +546,43 @@ async fn a_row_left_running_is_reclaimed_after_the_claim_lease() {
     assert_eq!(stored["properties"]["rc_status"], "active", "{stored}");
 }
 
+#[tokio::test]
+async fn a_row_claimed_by_a_dead_process_is_reclaimed_after_the_instance_timeout() {
+    let timeout = JobTimings::default().instance_timeout;
+    // The production timeout; this process heartbeats every 50 ms of real time and the clock
+    // moves in steps shorter than the timeout, so only the dead process looks dead.
+    let (app, clock) = clocked_app(|t| t.instance_timeout = timeout).await;
+    let user = customer_id(0);
+    let id = enqueue(&app, &user, Duration::from_secs(3600)).await;
+    let died_at = clock.now_ms();
+    exec(
+        &app,
+        format!(
+            "INSERT INTO worker_instances (id, started_at, heartbeat_at) \
+             VALUES ('dead-process', {died_at}, {died_at}); \
+             UPDATE user_resyncs SET status = 'running', attempts = 1, claimed_by = 'dead-process', \
+             updated_at = {died_at} WHERE id = '{id}';"
+        ),
+    )
+    .await;
+    advance_to(&clock, died_at + ms(timeout) - 1_000);
+    barrier(&app, &customer_id(5)).await;
+    let held = row(&app, &id).await;
+    assert_eq!((held.status.as_str(), held.attempts), ("running", 1));
+    assert_eq!(
+        customer_fetches(&app, &user),
+        0,
+        "its process may still be alive"
+    );
+
+    advance_to(&clock, died_at + ms(timeout) + 1_000);
+    let done = settled_attempt(&app, &id, 2).await;
+    assert_eq!(done.status, "succeeded", "{done:?}");
+    barrier(&app, &customer_id(6)).await;
+    assert_eq!(row(&app, &id).await.attempts, 2);
+    assert_eq!(customer_fetches(&app, &user), 1, "ran to completion once");
+}
+
 // i. ---------------------------------------------------------------------------------------
 
 #[tokio::test]
