@@ -123,6 +123,11 @@ pub struct JobTimings {
     pub retention_interval: Duration,
     /// How often the pruner looks whether a round is due (real; cheap when none is).
     pub retention_check: Duration,
+    /// First wait of the RevenueCat client before repeating a failed request (5xx, timeout);
+    /// doubles per failure, jittered (real).
+    pub rc_first_backoff: Duration,
+    /// Longest such wait, a server's `backoff_ms` hint included (real).
+    pub rc_max_backoff: Duration,
 }
 
 impl Default for JobTimings {
@@ -143,6 +148,8 @@ impl Default for JobTimings {
             schedule_check: Duration::from_secs(60),
             retention_interval: Duration::from_secs(60 * 60),
             retention_check: Duration::from_secs(1),
+            rc_first_backoff: Duration::from_millis(500),
+            rc_max_backoff: Duration::from_secs(30),
         }
     }
 }

@@ -52,6 +52,8 @@ fn build_services(settings: &Settings, store: Store) -> anyhow::Result<Services>
     client_config.metrics = metrics.revenuecat.clone();
     client_config.customer_rate_limit_per_min = settings.rc_rate_limit;
     client_config.key_check_rate_limit_per_min = settings.rc_key_check_rate_limit;
+    client_config.base_backoff = settings.jobs.rc_first_backoff;
+    client_config.max_backoff = settings.jobs.rc_max_backoff;
     // Processes sharing a PostgreSQL database share each key's budget through it.
     let client = match StoreBudget::for_store(&store) {
         Some(budget) => RevenueCatClient::with_shared_budget(client_config, Arc::new(budget))?,

@@ -1,17 +1,40 @@
 //! The durable per-user resync job (`revenuecat_user_resync`), run by the app's own workers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use fake_revenuecat::dataset::customer_id;
+use rcsync::clock::{Clock, ManualClock};
+use rcsync::config::JobTimings;
 use rcsync::services::user_resyncs as user_resync;
 use rcsync::store::resyncs::{ResyncRequest, UserResync};
 
-use crate::helpers::{fake_with_dataset, spawn_app_with_fake, wait_until, TestApp};
+use crate::helpers::{
+    fake_with_dataset, spawn_app_with_clock_and_timings, spawn_app_with_fake, wait_until, TestApp,
+};
 
 async fn app_with_integration() -> TestApp {
     let app = spawn_app_with_fake(fake_with_dataset(20), |_| {}).await;
     app.connect_fake().await;
     app
+}
+
+/// [`app_with_integration`] on a manual clock, RevenueCat's client repeating failed requests
+/// after a few milliseconds (instead of seconds of real time).
+async fn clocked_app_with_integration() -> (TestApp, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new());
+    let app = spawn_app_with_clock_and_timings(
+        fake_with_dataset(20),
+        clock.clone(),
+        |timings| {
+            timings.rc_first_backoff = Duration::from_millis(1);
+            timings.rc_max_backoff = Duration::from_millis(5);
+        },
+        |_| {},
+    )
+    .await;
+    app.connect_fake().await;
+    (app, clock)
 }
 
 async fn enqueue(app: &TestApp, user_id: &str, delay: Duration) -> ResyncRequest {
@@ -76,7 +99,7 @@ async fn an_enqueued_resync_runs_and_writes_the_properties() {
 
 #[tokio::test]
 async fn concurrent_requests_for_one_user_are_deduplicated() {
-    let app = app_with_integration().await;
+    let (app, clock) = clocked_app_with_integration().await;
     let user = customer_id(1);
     let requests = (0..20).map(|_| enqueue(&app, &user, Duration::from_secs(1)));
     let results = futures::future::join_all(requests).await;
@@ -90,9 +113,10 @@ async fn concurrent_requests_for_one_user_are_deduplicated() {
         results.iter().all(|r| id_of(r) == id),
         "all joined the same row: {results:?}"
     );
+    clock.advance(Duration::from_secs(1));
     wait_for_status(&app, &id, "succeeded", Duration::from_secs(10)).await;
-    // Give any stray duplicate task a chance to run before counting.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // One row, settled: a duplicate task of it finds nothing to claim, so these counts are
+    // final (no need to wait for strays).
     assert_eq!(
         customer_fetches(&app, &user),
         1,
@@ -117,28 +141,31 @@ async fn an_unknown_subscriber_is_skipped() {
 
 #[tokio::test]
 async fn revenuecat_down_reschedules_with_backoff_then_succeeds() {
-    let app = app_with_integration().await;
+    let (app, clock) = clocked_app_with_integration().await;
     let user = customer_id(2);
     app.fake.fail_next(10_000, 500);
     let request = enqueue(&app, &user, Duration::ZERO).await;
     let id = id_of(&request);
-    // The first attempt exhausts the client's retries (~10–16 s), then the row waits.
-    let retrying = wait_until(Duration::from_secs(30), "a rescheduled attempt", || async {
+    // The first attempt exhausts the client's retries (milliseconds here), then the row waits.
+    let retrying = wait_until(Duration::from_secs(10), "a rescheduled attempt", || async {
         let r = row(&app, &id).await;
         (r.status == "pending" && r.attempts == 1).then_some(r)
     })
     .await;
     let error = retrying.last_error.clone().expect("last_error recorded");
     assert!(error.contains("RevenueCat"), "{error}");
-    let wait_ms = retrying.run_after - rcsync::timestamp::now_ms();
-    println!("rescheduled: run_after in {wait_ms} ms, last_error = {error}");
+    // The clock has not moved since the attempt: the wait is exactly the retry delay, the
+    // first one (10 s) ±20 % jitter.
+    let wait_ms = retrying.run_after - clock.now_ms();
+    let first = rcsync::clock::ms(JobTimings::default().first_retry);
     assert!(
-        (5_000..=12_500).contains(&wait_ms),
-        "retry ~10 s later: {wait_ms} ms"
+        (first * 4 / 5..=first * 6 / 5).contains(&wait_ms),
+        "retry {first} ms ±20 % later: {wait_ms} ms"
     );
 
     app.fake.clear_faults();
-    let done = wait_for_status(&app, &id, "succeeded", Duration::from_secs(25)).await;
+    clock.advance(Duration::from_millis(u64::try_from(wait_ms).unwrap()));
+    let done = wait_for_status(&app, &id, "succeeded", Duration::from_secs(10)).await;
     assert_eq!(done.attempts, 2);
     let (_, stored) = app.get_user(&user).await;
     assert_eq!(stored["properties"]["rc_status"], "trialing", "{stored}");

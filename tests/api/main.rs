@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod integrations;
 mod job_runs;
+mod job_timings;
 mod jobs;
 mod layering;
 mod lifecycle;
