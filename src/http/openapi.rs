@@ -34,7 +34,7 @@ struct Readiness {
     status: String,
     /// `ok` or `unreachable`.
     database: String,
-    /// `running`, `stopped` (stopped, or one died within the last 30 s), or
+    /// `running`, `stopped` (stopped, or dying: three deaths within 30 s), or
     /// `not run by this process`.
     workers: String,
 }

@@ -1,17 +1,20 @@
 //! What readiness means: the database answers, and job workers (where this process runs them)
 //! are alive — apalis can lose every worker while HTTP keeps serving.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::store::Store;
 
-/// How long after a worker died readiness still reports the workers as down. A worker that
-/// keeps dying (e.g. every fetch fails) is restarted at once and dies again, so it is never
-/// seen "not running" for long: what it leaves is a stream of deaths, at most a busy timeout
-/// (30 s on SQLite) apart.
-pub const WORKER_DEATH_MEMORY: Duration = Duration::from_secs(30);
+/// Readiness reports the workers down while they have died at least [`DEATHS_FOR_DOWN`]
+/// times within this window. A worker that keeps dying (every fetch fails) is restarted at
+/// once and dies again, so it is never seen "not running": what it leaves is a stream of
+/// deaths. A single death (one failed fetch, then a restart that works) is not an outage, and
+/// does not take the API out of a load balancer's rotation.
+pub const WORKER_DEATH_WINDOW: Duration = Duration::from_secs(30);
+pub const DEATHS_FOR_DOWN: usize = 3;
 
 /// Whether this process's job workers are alive; the job runtime sets it, readiness reads it.
 #[derive(Clone, Default)]
@@ -21,20 +24,20 @@ pub struct WorkerHealth(Arc<WorkerHealthState>);
 struct WorkerHealthState {
     /// The workers' monitor runs.
     running: AtomicBool,
-    /// When a worker last died (its future ended with an error).
-    last_death: Mutex<Option<Instant>>,
+    /// When workers last died (their futures ended with an error), newest last; at most
+    /// [`DEATHS_FOR_DOWN`] kept.
+    deaths: Mutex<VecDeque<Instant>>,
 }
 
 impl WorkerHealth {
-    /// The monitor runs and no worker died within [`WORKER_DEATH_MEMORY`].
+    /// The monitor runs and workers are not dying over and over.
     pub fn is_running(&self) -> bool {
-        let died_recently = self
-            .0
-            .last_death
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_some_and(|at| at.elapsed() < WORKER_DEATH_MEMORY);
-        self.0.running.load(Ordering::Relaxed) && !died_recently
+        let deaths = self.deaths();
+        let dying = deaths.len() >= DEATHS_FOR_DOWN
+            && deaths
+                .front()
+                .is_some_and(|oldest| oldest.elapsed() < WORKER_DEATH_WINDOW);
+        self.0.running.load(Ordering::Relaxed) && !dying
     }
 
     pub fn set_running(&self, running: bool) {
@@ -43,7 +46,15 @@ impl WorkerHealth {
 
     /// A worker died (it is restarted, and may die again).
     pub fn record_death(&self) {
-        *self.0.last_death.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let mut deaths = self.deaths();
+        if deaths.len() == DEATHS_FOR_DOWN {
+            deaths.pop_front();
+        }
+        deaths.push_back(Instant::now());
+    }
+
+    fn deaths(&self) -> std::sync::MutexGuard<'_, VecDeque<Instant>> {
+        self.0.deaths.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -80,5 +91,24 @@ impl Readiness {
             database_reachable,
             workers_running: self.workers.as_ref().map(WorkerHealth::is_running),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_death_is_not_an_outage_but_workers_that_keep_dying_are() {
+        let health = WorkerHealth::default();
+        health.set_running(true);
+        health.record_death();
+        assert!(health.is_running(), "one death, then a working restart");
+        health.record_death();
+        assert!(health.is_running());
+        health.record_death();
+        assert!(!health.is_running(), "three deaths within the window");
+        health.set_running(false);
+        assert!(!health.is_running());
     }
 }
