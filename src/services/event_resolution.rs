@@ -47,8 +47,13 @@ pub async fn run(services: &Services, project_id: &str, event_id: &str) -> Resul
                 Ok(()) => Ok(()),
                 // A database fault is retried like an upstream one: bounded, never forever.
                 Err(e) => {
-                    retry_or_give_up(services, &stored, EventStatus::Failed, &format!("{e:#}"))
-                        .await
+                    retry_or_give_up(
+                        services,
+                        &stored,
+                        EventStatus::Failed,
+                        &super::error_chain(&e),
+                    )
+                    .await
                 }
             }
         }

@@ -45,3 +45,44 @@ pub struct Services {
     /// Webhook events and finished job rows older than this are pruned.
     pub event_retention: std::time::Duration,
 }
+
+/// An error and its causes, `outer: inner: …`, for what a row records about a failed attempt
+/// (`last_error`): thiserror's `{:#}` shows only the outer message ("database error"), which
+/// tells an operator nothing.
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Wrappers that print their source themselves (`#[error(transparent)]`, "…: {0}").
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("database error")]
+        Database(#[source] std::io::Error),
+        #[error("wrapped: {0}")]
+        Wrapped(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn the_chain_names_every_cause_once() {
+        let cause = || std::io::Error::other("disk full");
+        assert_eq!(
+            error_chain(&Outer::Database(cause())),
+            "database error: disk full"
+        );
+        assert_eq!(error_chain(&Outer::Wrapped(cause())), "wrapped: disk full");
+    }
+}

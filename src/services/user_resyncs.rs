@@ -75,7 +75,7 @@ pub async fn run(services: &Services, resync_id: &str) -> Result<(), StoreError>
             )) => Attempt::Skip(e.to_string()),
             // RevenueCat failures, database faults and an event applied during the fetch alike:
             // bounded retries, then `failed`.
-            Ok(Err(e)) => Attempt::Retry(format!("{e:#}")),
+            Ok(Err(e)) => Attempt::Retry(super::error_chain(&e)),
             Err(_) => Attempt::Retry(format!("attempt exceeded {:?}", timings.attempt_time_limit)),
         }
     };

@@ -83,7 +83,7 @@ enum Stop {
 
 impl From<StoreError> for Stop {
     fn from(e: StoreError) -> Self {
-        Stop::Retry(format!("database: {e:#}"))
+        Stop::Retry(format!("database: {}", crate::services::error_chain(&e)))
     }
 }
 
