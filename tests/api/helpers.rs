@@ -366,6 +366,16 @@ where
 }
 
 impl TestApp {
+    /// Requests the fake got for `GET …/customers/<user>` itself (not its sub-resources).
+    pub fn customer_fetches(&self, user_id: &str) -> usize {
+        let suffix = format!("/customers/{user_id}");
+        self.fake
+            .request_log()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path_and_query.ends_with(&suffix))
+            .count()
+    }
+
     /// `POST …/integrations/revenuecat/sync/:userId` (the id percent-encoded).
     pub async fn sync_user(&self, user_id: &str) -> (u16, Value) {
         let url = self.project_url(&format!(

@@ -93,16 +93,6 @@ async fn settled_attempt(app: &TestApp, id: &str, attempts: i64) -> UserResync {
     .await
 }
 
-/// Requests of `GET …/customers/<user>` itself (not its sub-resources).
-fn customer_fetches(app: &TestApp, user_id: &str) -> usize {
-    let suffix = format!("/customers/{user_id}");
-    app.fake
-        .request_log()
-        .iter()
-        .filter(|r| r.method == "GET" && r.path_and_query.ends_with(&suffix))
-        .count()
-}
-
 /// A resync of `user` requested now and due now runs to completion: the dispatcher went
 /// through at least one whole round at the current clock time (the round that pushed it
 /// promoted due follow-ups and pushed every due resync first).
@@ -307,7 +297,7 @@ async fn database_faults_are_retried_a_bounded_number_of_times() {
         }
     }
     // Each attempt fetched the user once (and wrote nothing); none after the last.
-    assert_eq!(customer_fetches(&app, &user), max as usize);
+    assert_eq!(app.customer_fetches(&user), max as usize);
     clock.advance(Duration::from_secs(3600));
     let r = row(&app, &id).await;
     assert_eq!((r.status.as_str(), r.attempts), ("failed", max));
@@ -443,7 +433,7 @@ async fn webhook_events_of_one_user_within_the_debounce_cost_one_resync() {
         0,
         "no resync before the debounce"
     );
-    assert_eq!(customer_fetches(&app, &user), 0);
+    assert_eq!(app.customer_fetches(&user), 0);
 
     // Past it (and still within the last event's window): one resync, one fetch.
     advance_to(&clock, first_at + debounce);
@@ -464,7 +454,7 @@ async fn webhook_events_of_one_user_within_the_debounce_cost_one_resync() {
         1,
         "one resync for four events"
     );
-    assert_eq!(customer_fetches(&app, &user), 1);
+    assert_eq!(app.customer_fetches(&user), 1);
 }
 
 async fn resync_rows(app: &TestApp, user: &str) -> i64 {
@@ -496,7 +486,7 @@ async fn work_whose_push_was_lost_is_pushed_again_after_the_redispatch_window() 
     barrier(&app, &customer_id(5)).await;
     let waiting = row(&app, &id).await;
     assert_eq!((waiting.status.as_str(), waiting.attempts), ("pending", 0));
-    assert_eq!(customer_fetches(&app, &user), 0, "not pushed again yet");
+    assert_eq!(app.customer_fetches(&user), 0, "not pushed again yet");
 
     // Re-pushed once the push is older than the window (strictly).
     advance_to(&clock, pushed_at + ms(redispatch) + 1);
@@ -504,7 +494,7 @@ async fn work_whose_push_was_lost_is_pushed_again_after_the_redispatch_window() 
     assert_eq!(done.status, "succeeded", "{done:?}");
     barrier(&app, &customer_id(6)).await;
     assert_eq!(row(&app, &id).await.attempts, 1);
-    assert_eq!(customer_fetches(&app, &user), 1, "ran once");
+    assert_eq!(app.customer_fetches(&user), 1, "ran once");
 }
 
 // h. ---------------------------------------------------------------------------------------
@@ -532,7 +522,7 @@ async fn a_row_left_running_is_reclaimed_after_the_claim_lease() {
     let held = row(&app, &id).await;
     assert_eq!((held.status.as_str(), held.attempts), ("running", 1));
     assert_eq!(
-        customer_fetches(&app, &user),
+        app.customer_fetches(&user),
         0,
         "not taken over within the lease"
     );
@@ -542,7 +532,7 @@ async fn a_row_left_running_is_reclaimed_after_the_claim_lease() {
     assert_eq!(done.status, "succeeded", "{done:?}");
     barrier(&app, &customer_id(6)).await;
     assert_eq!(row(&app, &id).await.attempts, 2);
-    assert_eq!(customer_fetches(&app, &user), 1, "ran to completion once");
+    assert_eq!(app.customer_fetches(&user), 1, "ran to completion once");
     let (_, stored) = app.get_user(&user).await;
     assert_eq!(stored["properties"]["rc_status"], "active", "{stored}");
 }
@@ -571,7 +561,7 @@ async fn a_row_claimed_by_a_dead_process_is_reclaimed_after_the_instance_timeout
     let held = row(&app, &id).await;
     assert_eq!((held.status.as_str(), held.attempts), ("running", 1));
     assert_eq!(
-        customer_fetches(&app, &user),
+        app.customer_fetches(&user),
         0,
         "its process may still be alive"
     );
@@ -581,7 +571,7 @@ async fn a_row_claimed_by_a_dead_process_is_reclaimed_after_the_instance_timeout
     assert_eq!(done.status, "succeeded", "{done:?}");
     barrier(&app, &customer_id(6)).await;
     assert_eq!(row(&app, &id).await.attempts, 2);
-    assert_eq!(customer_fetches(&app, &user), 1, "ran to completion once");
+    assert_eq!(app.customer_fetches(&user), 1, "ran to completion once");
 }
 
 // i. ---------------------------------------------------------------------------------------
@@ -610,13 +600,8 @@ async fn a_scheduled_full_resync_starts_when_due_and_not_before() {
     .await;
     assert_eq!(status, 201, "{created}");
     let created_at = iso_ms(&created["created_at"]);
-    let users: Vec<Value> = (0..3).map(|i| json!({"user_id": customer_id(i)})).collect();
-    let response = app
-        .post(&app.project_url("/users"), &json!({ "users": users }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let users: Vec<String> = (0..3).map(customer_id).collect();
+    crate::resync::add_users(&app, &users).await;
     let due = created_at + 3_600_000;
 
     // A minute before due: a check (the one the schedule loop runs) starts nothing.

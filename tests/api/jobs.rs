@@ -66,16 +66,6 @@ async fn wait_for_status(app: &TestApp, id: &str, status: &str, timeout: Duratio
     .await
 }
 
-/// Requests for `GET …/customers/<user>` itself (not its sub-resources).
-fn customer_fetches(app: &TestApp, user_id: &str) -> usize {
-    let suffix = format!("/customers/{user_id}");
-    app.fake
-        .request_log()
-        .iter()
-        .filter(|r| r.method == "GET" && r.path_and_query.ends_with(&suffix))
-        .count()
-}
-
 #[tokio::test]
 async fn an_enqueued_resync_runs_and_writes_the_properties() {
     let app = app_with_integration().await;
@@ -118,7 +108,7 @@ async fn concurrent_requests_for_one_user_are_deduplicated() {
     // One row, settled: a duplicate task of it finds nothing to claim, so these counts are
     // final (no need to wait for strays).
     assert_eq!(
-        customer_fetches(&app, &user),
+        app.customer_fetches(&user),
         1,
         "{:?}",
         app.fake.request_log()
