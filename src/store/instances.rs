@@ -19,6 +19,8 @@ impl Store {
             .bind(now)
             .execute(pool)
             .await?;
+        });
+        with_writer!(self, pool => {
             sqlx::query("DELETE FROM worker_instances WHERE heartbeat_at < $1")
                 .bind(now - FORGET_AFTER_MS)
                 .execute(pool)

@@ -60,6 +60,8 @@ pub struct Store {
     /// writer at a time; queueing writers here (FIFO, async) replaces busy-waiting on the
     /// file lock, which under load means long sleeps and `database is locked` tails.
     sqlite_writer: Option<SqlitePool>,
+    /// PostgreSQL only: where connections are opened.
+    postgres_home: Option<postgres::Home>,
     master_key: MasterKey,
     clock: SharedClock,
 }
@@ -78,11 +80,17 @@ pub enum Dialect {
 
 /// Runs the same statement-building code against whichever pool backs the store.
 /// The body is compiled once per backend, so it may only use SQL both dialects accept.
+/// On PostgreSQL `$pool` is a connection acquired on the main runtime (see
+/// [`postgres::Home`]); each statement takes it as `&mut *$pool`.
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store.backend() {
             $crate::store::Backend::Sqlite($pool) => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Postgres(_) => {
+                let mut connection = $store.postgres_connection().await?;
+                let $pool = &mut *connection;
+                $body
+            }
         }
     };
 }
@@ -95,7 +103,11 @@ macro_rules! with_writer {
         match ($store.backend(), $store.sqlite_writer()) {
             (_, Some($pool)) => $body,
             ($crate::store::Backend::Sqlite($pool), None) => $body,
-            ($crate::store::Backend::Postgres($pool), None) => $body,
+            ($crate::store::Backend::Postgres(_), None) => {
+                let mut connection = $store.postgres_connection().await?;
+                let $pool = &mut *connection;
+                $body
+            }
         }
     };
 }
@@ -125,9 +137,14 @@ impl Store {
                 (Backend::Postgres(postgres::connect(url).await?), None)
             }
         };
+        let postgres_home = match backend {
+            Backend::Postgres(_) => postgres::Home::here(),
+            Backend::Sqlite(_) => None,
+        };
         Ok(Self {
             backend,
             sqlite_writer,
+            postgres_home,
             master_key,
             clock,
         })
@@ -152,9 +169,33 @@ impl Store {
         let inner = match (&self.backend, &self.sqlite_writer) {
             (_, Some(writer)) => tx::TxInner::Sqlite(writer.begin_with(IMMEDIATE).await?),
             (Backend::Sqlite(pool), None) => tx::TxInner::Sqlite(pool.begin_with(IMMEDIATE).await?),
-            (Backend::Postgres(pool), None) => tx::TxInner::Postgres(pool.begin().await?),
+            (Backend::Postgres(_), None) => {
+                tx::TxInner::Postgres(self.postgres_transaction().await?)
+            }
         };
         Ok(Tx::new(inner, self.now_ms()))
+    }
+
+    /// A pooled PostgreSQL connection, opened on the main runtime if the pool needs a new one
+    /// (see [`postgres::Home`]). Panics on a SQLite store.
+    pub(crate) async fn postgres_connection(
+        &self,
+    ) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>, sqlx::Error> {
+        let Backend::Postgres(pool) = &self.backend else {
+            unreachable!("a PostgreSQL connection from a SQLite store");
+        };
+        match &self.postgres_home {
+            Some(home) => home.acquire(pool).await,
+            None => pool.acquire().await,
+        }
+    }
+
+    /// A PostgreSQL transaction on a connection from [`Store::postgres_connection`].
+    pub(crate) async fn postgres_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        let connection = self.postgres_connection().await?;
+        sqlx::Transaction::begin(connection, None).await
     }
 
     pub fn backend(&self) -> &Backend {
@@ -196,6 +237,9 @@ impl Store {
         if let Some(writer) = &self.sqlite_writer {
             writer.close().await;
         }
-        with_pool!(self, pool => pool.close().await)
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(pool) => pool.close().await,
+        }
     }
 }

@@ -38,7 +38,7 @@ impl Store {
         bucket: BucketSpec<'_>,
         want: u32,
     ) -> Result<BucketLease, StoreError> {
-        let Backend::Postgres(pool) = self.backend() else {
+        let Backend::Postgres(_) = self.backend() else {
             return Ok(BucketLease {
                 granted: want,
                 retry_in_ms: 0,
@@ -50,7 +50,7 @@ impl Store {
         // more than `per_minute` requests across all processes.
         let steady = bucket.per_minute.saturating_sub(bucket.capacity).max(1);
         let per_ms = f64::from(steady) / 60_000.0;
-        let mut tx = pool.begin().await?;
+        let mut tx = self.postgres_transaction().await?;
         let insert = sqlx::AssertSqlSafe(format!(
             "INSERT INTO rate_budgets (key_fingerprint, domain, tokens, refreshed_at, blocked_until) \
              VALUES ($1, $2, $3, {NOW_MS}, 0) ON CONFLICT (key_fingerprint, domain) DO NOTHING"
@@ -111,7 +111,7 @@ impl Store {
         domain: &str,
         wait_ms: i64,
     ) -> Result<(), StoreError> {
-        let Backend::Postgres(pool) = self.backend() else {
+        let Backend::Postgres(_) = self.backend() else {
             return Ok(());
         };
         let sql = sqlx::AssertSqlSafe(format!(
@@ -125,7 +125,7 @@ impl Store {
             .bind(key)
             .bind(domain)
             .bind(wait_ms)
-            .execute(pool)
+            .execute(&mut *self.postgres_connection().await?)
             .await?;
         Ok(())
     }
