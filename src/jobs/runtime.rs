@@ -22,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::config::SHUTDOWN_GRACE;
 use crate::queue::JobQueue;
-use crate::services::health::WorkerHealth;
+use crate::services::health::{WorkerHealth, DEATHS_FOR_DOWN, WORKER_DEATH_WINDOW};
 use crate::services::{dispatcher, resync_runs, retention, Services};
 
 const WORKER_CONCURRENCY: usize = 4;
@@ -182,6 +182,27 @@ async fn wait_for_stop(mut stopped: watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
+/// The pause before workers that died are started again: doubling from the first, capped so a
+/// worker that keeps dying still dies [`DEATHS_FOR_DOWN`] times within
+/// [`WORKER_DEATH_WINDOW`] (and readiness reports it down) while it no longer spins a core on
+/// failed fetches.
+const RESTART_FIRST_PAUSE: Duration = Duration::from_millis(250);
+const RESTART_MAX_PAUSE: Duration = Duration::from_secs(8);
+/// Workers that ran this long before dying start the pauses over.
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+const _: () =
+    assert!(RESTART_MAX_PAUSE.as_secs() * (DEATHS_FOR_DOWN as u64) < WORKER_DEATH_WINDOW.as_secs());
+
+fn restart_pause(deaths_in_a_row: u32) -> Duration {
+    RESTART_FIRST_PAUSE
+        .saturating_mul(2u32.saturating_pow(deaths_in_a_row.saturating_sub(1).min(16)))
+        .min(RESTART_MAX_PAUSE)
+}
+
+/// Runs the workers until stopped. apalis would restart a dead worker at once, and one whose
+/// every fetch fails (the database refusing) dies again at once, in a tight loop; so its
+/// monitor restarts nothing and ends when its worker dies, and this loop starts a new one
+/// (fresh worker name) after a growing pause.
 async fn run_monitor(
     services: Arc<Services>,
     stopped: watch::Receiver<bool>,
@@ -194,6 +215,44 @@ async fn run_monitor(
         .timings
         .poll_interval
         .mul_f64(rand::Rng::gen_range(&mut rand::thread_rng(), 0.8..1.2));
+    health.set_running(true);
+    let mut deaths_in_a_row = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let signal = {
+            let stopped = stopped.clone();
+            async move {
+                wait_for_stop(stopped).await;
+                Ok(())
+            }
+        };
+        if let Err(e) = monitor(&services, poll).run_with_signal(signal).await {
+            tracing::error!(error = %e, "job monitor stopped with an error");
+        }
+        if *stopped.borrow() {
+            break;
+        }
+        // Readiness reports workers that keep dying.
+        health.record_death();
+        deaths_in_a_row = if started.elapsed() >= HEALTHY_RUN {
+            1
+        } else {
+            deaths_in_a_row + 1
+        };
+        let pause = restart_pause(deaths_in_a_row);
+        tracing::error!(restart_in = ?pause, deaths_in_a_row, "job worker died; restarting under a new name");
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = wait_for_stop(stopped.clone()) => break,
+        }
+    }
+    health.set_running(false);
+}
+
+/// A monitor of one worker (concurrency [`WORKER_CONCURRENCY`]) under a fresh name, which
+/// ends when it is stopped or its worker dies.
+fn monitor(services: &Arc<Services>, poll: Duration) -> Monitor {
+    let services = services.clone();
     let monitor = match services.queue.clone() {
         JobQueue::Sqlite(storage) => Monitor::new().register(move |_| {
             WorkerBuilder::new(unique_worker_name())
@@ -210,22 +269,23 @@ async fn run_monitor(
                 .build(super::handle)
         }),
     };
-    let monitor = monitor.shutdown_timeout(SHUTDOWN_GRACE).should_restart({
-        let health = health.clone();
-        move |worker, error| {
-            // Readiness reports it (a worker that keeps dying is never down for long).
-            health.record_death();
-            tracing::error!(worker = %worker.name(), %error, "job worker died; restarting under a new name");
-            true
-        }
-    });
-    health.set_running(true);
-    let signal = async move {
-        wait_for_stop(stopped).await;
-        Ok(())
-    };
-    if let Err(e) = monitor.run_with_signal(signal).await {
-        tracing::error!(error = %e, "job monitor stopped with an error");
+    monitor
+        .shutdown_timeout(SHUTDOWN_GRACE)
+        .should_restart(|worker, error| {
+            tracing::error!(worker = %worker.name(), %error, "job worker died");
+            false
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_pauses_double_and_cap() {
+        assert_eq!(restart_pause(1), Duration::from_millis(250));
+        assert_eq!(restart_pause(2), Duration::from_millis(500));
+        assert_eq!(restart_pause(6), Duration::from_secs(8));
+        assert_eq!(restart_pause(u32::MAX), RESTART_MAX_PAUSE);
     }
-    health.set_running(false);
 }

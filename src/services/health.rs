@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use crate::store::Store;
 
 /// Readiness reports the workers down while they have died at least [`DEATHS_FOR_DOWN`]
-/// times within this window. A worker that keeps dying (every fetch fails) is restarted at
-/// once and dies again, so it is never seen "not running": what it leaves is a stream of
-/// deaths. A single death (one failed fetch, then a restart that works) is not an outage, and
+/// times within this window. A worker that keeps dying (every fetch fails) is restarted after
+/// a short, growing pause and dies again, so it is hardly ever seen "not running": what it
+/// leaves is a stream of deaths. A single death (one failed fetch, then a restart that works) is not an outage, and
 /// does not take the API out of a load balancer's rotation.
 pub const WORKER_DEATH_WINDOW: Duration = Duration::from_secs(30);
 pub const DEATHS_FOR_DOWN: usize = 3;

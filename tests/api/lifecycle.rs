@@ -344,4 +344,9 @@ async fn readyz_answers_503_when_the_workers_died() {
             "{body}"
         );
     }
+    // Restarts are paced (250 ms, 500 ms, 1 s, …): over the second or two this took, a
+    // handful of deaths, where restarting at once made hundreds.
+    let log = std::fs::read_to_string(db.dir.path().join("rcsync-1.log")).unwrap();
+    let deaths = log.matches("job worker died; restarting").count();
+    assert!((3..=8).contains(&deaths), "{deaths} deaths: {log}");
 }
