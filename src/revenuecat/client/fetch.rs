@@ -93,10 +93,8 @@ impl RevenueCatClient {
         let mut subscriptions = self
             .list_subscriptions(key, project_id, customer_id)
             .await?;
-        for subscription in &mut subscriptions {
-            self.complete_entitlements(key, &mut subscription.entitlements)
-                .await?;
-        }
+        self.complete_each(key, subscriptions.iter_mut().map(|s| &mut s.entitlements))
+            .await?;
         Ok(subscriptions)
     }
 
@@ -108,11 +106,21 @@ impl RevenueCatClient {
         customer_id: &str,
     ) -> Result<Vec<Purchase>, RevenueCatError> {
         let mut purchases = self.list_purchases(key, project_id, customer_id).await?;
-        for purchase in &mut purchases {
-            self.complete_entitlements(key, &mut purchase.entitlements)
-                .await?;
-        }
+        self.complete_each(key, purchases.iter_mut().map(|p| &mut p.entitlements))
+            .await?;
         Ok(purchases)
+    }
+
+    /// [`Self::complete_entitlements`] for each list, one after the other.
+    async fn complete_each(
+        &self,
+        key: &SecretString,
+        lists: impl Iterator<Item = &mut Option<ListPage<Entitlement>>> + Send,
+    ) -> Result<(), RevenueCatError> {
+        for list in lists {
+            self.complete_entitlements(key, list).await?;
+        }
+        Ok(())
     }
 
     /// Follows an embedded `entitlements` first page to its end (nothing to do when complete).
