@@ -290,22 +290,24 @@ impl WebhookReceiver {
         if has_nul(project_id) {
             return Err(WebhookError::NotConfigured);
         }
-        let expected = self
-            .secrets
-            .secret_digests(&self.store, project_id)
-            .await?
-            .ok_or(WebhookError::NotConfigured)?;
-        if expected.current.is_none() {
-            return Err(WebhookError::InvalidAuthorization);
-        }
         let presented = authorization
             .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).trim())
-            .filter(|t| !t.is_empty())
-            .ok_or(WebhookError::MissingAuthorization)?;
-        if expected.accepts(&secret_digest(presented), self.clock.now_ms()) {
-            Ok(())
-        } else {
-            Err(WebhookError::InvalidAuthorization)
+            .filter(|t| !t.is_empty());
+        let cached = self.secrets.get(&self.store, project_id).await?;
+        let verdict = verify(&cached.secrets, presented, self.clock.now_ms());
+        if verdict.is_ok() || presented.is_none() {
+            return verdict;
+        }
+        // A header we do not know, or a project we think has no integration, may be news from
+        // another process (a rotation, a create): read again rather than refuse it for the rest
+        // of the cache's life.
+        match self
+            .secrets
+            .reread(&self.store, project_id, &cached)
+            .await?
+        {
+            Some(fresh) => verify(&fresh.secrets, presented, self.clock.now_ms()),
+            None => verdict,
         }
     }
 
@@ -519,15 +521,47 @@ fn outcome_label(result: &Result<&EventOutcome, &WebhookError>) -> &'static str 
     }
 }
 
+/// Whether `presented` (the bearer token, if any) authenticates a delivery to a project with
+/// these secrets (`None`: no enabled integration) at `now_ms`.
+fn verify(
+    secrets: &Option<WebhookSecrets>,
+    presented: Option<&str>,
+    now_ms: i64,
+) -> Result<(), WebhookError> {
+    let expected = secrets.as_ref().ok_or(WebhookError::NotConfigured)?;
+    if expected.current.is_none() {
+        return Err(WebhookError::InvalidAuthorization);
+    }
+    let presented = presented.ok_or(WebhookError::MissingAuthorization)?;
+    if expected.accepts(&secret_digest(presented), now_ms) {
+        Ok(())
+    } else {
+        Err(WebhookError::InvalidAuthorization)
+    }
+}
+
 /// The webhook secret digests of each project, so a delivery costs no database read. Entries
-/// expire after [`SECRET_TTL`] (the longest another process may act on a changed integration)
-/// and are dropped at once when this process changes the integration. An entry holds a
-/// rotation's previous digest with the end of its grace, which is checked on every delivery,
-/// so the old secret stops working when the grace ends, not when the entry expires.
+/// expire after [`SECRET_TTL`] and are dropped at once when this process changes the
+/// integration. An entry holds a rotation's previous digest with the end of its grace, which
+/// is checked on every delivery, so the old secret stops working when the grace ends, not when
+/// the entry expires.
+///
+/// A delivery the entry cannot authenticate reads the digests again, at most once per
+/// [`SECRET_REREAD_AFTER`] per project (on the store's clock): a rotation or a create in
+/// another process is honoured within that second, and a stream of bad headers costs one read
+/// a second. What stays up to [`SECRET_TTL`] late is a revocation made elsewhere.
 #[derive(Clone)]
-struct SecretCache(moka::sync::Cache<String, Option<WebhookSecrets>>);
+struct SecretCache(moka::sync::Cache<String, CachedSecrets>);
+
+#[derive(Clone)]
+struct CachedSecrets {
+    /// `None`: no enabled integration.
+    secrets: Option<WebhookSecrets>,
+    read_at_ms: i64,
+}
 
 const SECRET_TTL: Duration = Duration::from_secs(5);
+const SECRET_REREAD_AFTER: Duration = Duration::from_secs(1);
 const SECRET_CACHE_PROJECTS: u64 = 100_000;
 
 impl SecretCache {
@@ -540,18 +574,43 @@ impl SecretCache {
         )
     }
 
-    /// `None`: no enabled integration.
-    async fn secret_digests(
+    async fn get(&self, store: &Store, project_id: &str) -> Result<CachedSecrets, StoreError> {
+        match self.0.get(project_id) {
+            Some(hit) => Ok(hit),
+            None => self.read(store, project_id).await,
+        }
+    }
+
+    /// Reads the secrets again unless `seen` was read less than [`SECRET_REREAD_AFTER`] ago
+    /// (`None`) or a newer read is cached already (that one).
+    async fn reread(
         &self,
         store: &Store,
         project_id: &str,
-    ) -> Result<Option<WebhookSecrets>, StoreError> {
-        if let Some(hit) = self.0.get(project_id) {
-            return Ok(hit);
+        seen: &CachedSecrets,
+    ) -> Result<Option<CachedSecrets>, StoreError> {
+        if let Some(newer) = self
+            .0
+            .get(project_id)
+            .filter(|cached| cached.read_at_ms > seen.read_at_ms)
+        {
+            return Ok(Some(newer));
         }
-        let fetched = store.webhook_secrets(project_id, REVENUECAT).await?;
-        self.0.insert(project_id.to_owned(), fetched.clone());
-        Ok(fetched)
+        if store.now_ms() - seen.read_at_ms < ms(SECRET_REREAD_AFTER) {
+            return Ok(None);
+        }
+        self.read(store, project_id).await.map(Some)
+    }
+
+    async fn read(&self, store: &Store, project_id: &str) -> Result<CachedSecrets, StoreError> {
+        let read_at_ms = store.now_ms();
+        let secrets = store.webhook_secrets(project_id, REVENUECAT).await?;
+        let read = CachedSecrets {
+            secrets,
+            read_at_ms,
+        };
+        self.0.insert(project_id.to_owned(), read.clone());
+        Ok(read)
     }
 
     fn invalidate(&self, project_id: &str) {

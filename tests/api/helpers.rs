@@ -237,6 +237,24 @@ async fn spawn(
     app
 }
 
+/// Another rcsync on `app`'s database and fake, API only, reading time from `clock`: what a
+/// second process sees. Returns its base URL.
+pub async fn spawn_second_process_app(app: &TestApp, clock: SharedClock) -> String {
+    let mut raw = app.db.raw_settings();
+    raw.revenuecat_api_url = app.fake.base_url();
+    let settings = raw.resolve().expect("test settings");
+    let store = open_store_with_clock(&settings, clock)
+        .await
+        .expect("open store");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let address = format!("http://{}", listener.local_addr().unwrap());
+    let other = Application::build_with(settings, store, listener, Role::ApiOnly)
+        .await
+        .expect("build app");
+    tokio::spawn(other.run_until_stopped());
+    address
+}
+
 impl TestApp {
     pub async fn create_api_key(&self, team_id: &str, permissions: &[Permission]) -> String {
         let generated = generate_api_key();

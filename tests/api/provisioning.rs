@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{
     in_one_hour, jwt, raw_database_dump, spawn_app, spawn_app_with, spawn_app_with_clock,
-    status_json, TestApp,
+    spawn_second_process_app, status_json, TestApp,
 };
 use crate::process::{create_tenant, open_test_store, start_server_with};
 use crate::webhooks::{deliver, fixture, webhook_url};
@@ -435,6 +435,57 @@ async fn rotation_keeps_the_old_secret_for_the_grace_period_then_only_the_new_on
         revenuecat_webhooks(&app)[0].authorization_header.as_deref(),
         Some(fifth.as_str())
     );
+}
+
+/// A second process on the same database learns of a rotation, or of an integration created
+/// elsewhere, from the first delivery that presents the new header, not when its 5 s secret
+/// cache expires: a header it does not know makes it read the secrets again (at most once a
+/// second per project, on the clock).
+#[tokio::test]
+async fn another_process_accepts_a_rotated_secret_and_a_new_integration_at_once() {
+    let clock = Arc::new(ManualClock::new());
+    let app = spawn_app_with_clock(clock.clone(), |_| {}).await;
+    let other =
+        spawn_second_process_app(&app, rcsync::clock::SharedClock::new(clock.clone())).await;
+    let deliver_to_other = |header: String, event_id: &'static str| {
+        let request = app
+            .client
+            .post(format!("{other}/v1/webhooks/revenuecat/{}", app.project_id))
+            .header("Authorization", header)
+            .json(&test_event(event_id));
+        async move { status_json(request.send().await.unwrap()).await.0 }
+    };
+
+    // Before the integration exists the other process answers 404, and remembers it.
+    let unknown = "Bearer whsec_000000000000000000000000000000000000000000000000".to_owned();
+    assert_eq!(deliver_to_other(unknown, "evt-0").await, 404);
+    let (status, created) = create(&app).await;
+    assert_eq!(status, 201, "{created}");
+    let first = header_of(&created["webhook_setup"]);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        deliver_to_other(first.clone(), "evt-1").await,
+        200,
+        "new integration"
+    );
+
+    let (status, rotated) = rotate(&app, Some(json!({"grace_period_seconds": 3600}))).await;
+    assert_eq!(status, 200, "{rotated}");
+    let second = header_of(&rotated["webhook_setup"]);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        deliver_to_other(second.clone(), "evt-2").await,
+        200,
+        "rotated"
+    );
+    assert_eq!(deliver_to_other(first.clone(), "evt-3").await, 200, "grace");
+    clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        deliver_to_other(first, "evt-4").await,
+        401,
+        "after the grace"
+    );
+    assert_eq!(deliver_to_other(second, "evt-5").await, 200);
 }
 
 #[tokio::test]
